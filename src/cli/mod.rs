@@ -1,0 +1,246 @@
+//! The command line: argument definitions and dispatch. Each command's body lives in its own
+//! file beside this one; they print results on stdout and logs on stderr.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+mod adapt;
+mod context;
+mod engine;
+mod index;
+mod serve;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pith",
+    version,
+    about = "A language server that puts a small local LLM to work on your own codebase"
+)]
+pub struct Cli {
+    /// Log level or filter (tracing syntax); PITH_LOG overrides the default too.
+    #[arg(long, global = true, env = "PITH_LOG")]
+    pub log_level: Option<String>,
+    /// Model GGUF file (default: the installed default model).
+    #[arg(long, global = true, env = "PITH_MODEL")]
+    pub model: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the language server over stdio.
+    Serve(ServeArgs),
+    /// Index a tree and print a summary.
+    Index(IndexArgs),
+    /// Print the symbols of one file.
+    Symbols(SymbolsArgs),
+    /// Show the context pith would give the model at a position (or answer a batch of queries).
+    Context(ContextArgs),
+    /// Complete code at a position with the model (or a batch of queries).
+    Complete(CompleteArgs),
+    /// Chat with the model, streaming the answer.
+    Chat(ChatArgs),
+    /// Ask a question about the codebase; the answer cites files and lines.
+    Ask(AskArgs),
+    /// Install or inspect models.
+    #[command(subcommand)]
+    Model(ModelCommand),
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+    /// Write a starter `.pith/config.toml` drafted from the workspace.
+    Init(InitArgs),
+    /// Print the exact prompt that would be sent for a task at a position.
+    Prompt(PromptArgs),
+    /// Session memory: list, search, delete, clear.
+    #[command(subcommand)]
+    Memory(MemoryCommand),
+    /// Fine-tuning data.
+    #[command(subcommand)]
+    Dataset(DatasetCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Accepted for clients that append it; stdio is the only transport.
+    #[arg(long)]
+    pub stdio: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct IndexArgs {
+    /// Root of the tree (default: the current directory).
+    pub root: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SymbolsArgs {
+    pub file: PathBuf,
+}
+
+/// A position in a file, or a batch of queries (`../shared/eval/INTERFACE.md`).
+#[derive(Debug, Args)]
+pub struct PositionArgs {
+    /// The edited file (single-query mode).
+    pub file: Option<PathBuf>,
+    /// 0-based line.
+    #[arg(long, default_value_t = 0)]
+    pub line: u32,
+    /// 0-based column in UTF-16 code units.
+    #[arg(long, default_value_t = 0)]
+    pub character: u32,
+    /// Workspace root (default: found upwards from the file, else the current directory).
+    #[arg(long)]
+    pub root: Option<PathBuf>,
+    /// JSON Lines file of queries; prints one JSON line per query.
+    #[arg(long)]
+    pub batch: Option<PathBuf>,
+    /// Context budget in tokens.
+    #[arg(long)]
+    pub budget_tokens: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct ContextArgs {
+    #[command(flatten)]
+    pub position: PositionArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CompleteArgs {
+    #[command(flatten)]
+    pub position: PositionArgs,
+    /// Complete from the buffer alone, without retrieved context.
+    #[arg(long)]
+    pub no_context: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ChatArgs {
+    pub message: String,
+}
+
+#[derive(Debug, Args)]
+pub struct AskArgs {
+    pub question: String,
+    /// Workspace root (default: the current directory).
+    #[arg(long)]
+    pub root: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Install the default model, or a GGUF from a local path or an http(s) URL.
+    Install { source: Option<String> },
+    /// Print a GGUF's metadata (default: the configured model).
+    Info { path: Option<PathBuf> },
+    /// Print where the default model lives.
+    Path,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Prompt and generation speed, time to first token cold and warm, peak RSS.
+    Engine {
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Cold indexing speed against a bare tree-sitter parse of the same files.
+    Index { root: PathBuf },
+    /// Inline completion latency cold and warm through the whole path.
+    Complete { root: PathBuf },
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    pub root: Option<PathBuf>,
+    /// Overwrite an existing config.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PromptArgs {
+    #[command(flatten)]
+    pub position: PositionArgs,
+    /// completion, hover, explain, docstring, tests, refactor, fix, ask
+    #[arg(long, default_value = "completion")]
+    pub task: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MemoryCommand {
+    List {
+        #[arg(long)]
+        root: Option<PathBuf>,
+    },
+    Search {
+        query: String,
+        #[arg(long)]
+        root: Option<PathBuf>,
+    },
+    Delete {
+        id: i64,
+        #[arg(long)]
+        root: Option<PathBuf>,
+    },
+    Clear {
+        #[arg(long)]
+        root: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DatasetCommand {
+    /// Export Alpaca-format instruction/response JSONL from the codebase, secrets scrubbed.
+    Export {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        root: Option<PathBuf>,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_level.as_deref());
+    let result = match &cli.command {
+        Command::Serve(args) => serve::run(&cli, args),
+        Command::Index(args) => index::index(args),
+        Command::Symbols(args) => index::symbols(args),
+        Command::Context(args) => context::run(args),
+        Command::Complete(args) => engine::complete(&cli, args),
+        Command::Chat(args) => engine::chat(&cli, args),
+        Command::Ask(args) => engine::ask(&cli, args),
+        Command::Model(command) => engine::model(&cli, command),
+        Command::Bench(command) => match command {
+            BenchCommand::Index { root } => index::bench(root),
+            other => engine::bench(&cli, other),
+        },
+        Command::Init(args) => adapt::init(args),
+        Command::Prompt(args) => adapt::prompt(&cli, args),
+        Command::Memory(command) => adapt::memory(command),
+        Command::Dataset(command) => adapt::dataset(command),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("pith: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr only: in `serve`, stdout carries the protocol.
+fn init_logging(level: Option<&str>) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level.unwrap_or("info"))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+}

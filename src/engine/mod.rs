@@ -1,0 +1,192 @@
+//! The model engine: one interface, two backends — llama.cpp embedded in the process
+//! (`llama`), or an OpenAI-compatible HTTP server (`remote`). Nothing outside this module knows
+//! which one is running.
+//!
+//! Callers build a [`Request`] from structured parts (FIM prefix/suffix/context, or chat
+//! messages) and the backend lays it out in its model's own format, so that the same request
+//! works with Qwen's FIM tokens, llama-server's `/infill`, or a chat endpoint.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Who is waiting for the result; the queue serves higher first and drops superseded work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Priority {
+    /// Prefetch, cache warming, hover explanations nobody waits for any more.
+    Background,
+    /// A person is waiting (hover, code action, ask, chat).
+    Interactive,
+    /// Inline completion: waited on at typing speed, superseded often.
+    Completion,
+}
+
+/// The KV-cache slot a request runs in: requests of different kinds keep separate sequences so
+/// that a hover does not evict the completion prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Slot {
+    Completion,
+    Chat,
+}
+
+/// A file given to the model as context (Qwen's repo-level `<|file_sep|>` layout and
+/// llama-server's `input_extra` both take this shape).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContextFile {
+    /// Path relative to the workspace root, `/`-separated.
+    pub path: String,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub role: Role,
+    pub content: String,
+}
+
+/// What to generate from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Prompt {
+    /// Fill in the middle of a file.
+    Fim {
+        /// Project name for repo-level FIM layouts.
+        repo: String,
+        /// Retrieved context, most stable first (it forms the reusable KV prefix).
+        context: Vec<ContextFile>,
+        /// Path of the edited file, relative to the root.
+        path: String,
+        prefix: String,
+        suffix: String,
+    },
+    /// A conversation, laid out with the model's chat template.
+    Chat(Vec<Message>),
+}
+
+/// Sampling settings. The default is greedy (deterministic completions).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sampling {
+    /// 0.0 means greedy.
+    pub temperature: f32,
+    pub top_p: f32,
+    pub seed: u32,
+}
+
+impl Default for Sampling {
+    fn default() -> Self {
+        Self {
+            temperature: 0.0,
+            top_p: 1.0,
+            seed: 0,
+        }
+    }
+}
+
+/// Decides, from the text generated so far, that generation is complete (block ended,
+/// completion now repeats the suffix, …). Returns the length of the text to keep.
+pub type StopPredicate = Arc<dyn Fn(&str) -> Option<usize> + Send + Sync>;
+
+/// One generation request.
+#[derive(Clone)]
+pub struct Request {
+    pub prompt: Prompt,
+    pub max_tokens: u32,
+    /// Stop strings; the text before the first match is kept.
+    pub stop: Vec<String>,
+    pub stop_when: Option<StopPredicate>,
+    pub sampling: Sampling,
+    pub priority: Priority,
+    pub slot: Slot,
+    /// Cancelled by the caller (superseded, `$/cancelRequest`); checked between decode steps.
+    pub cancel: CancellationToken,
+    /// Requests with the same key supersede each other while queued (e.g. one per document).
+    pub supersede_key: Option<String>,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("prompt", &self.prompt)
+            .field("max_tokens", &self.max_tokens)
+            .field("priority", &self.priority)
+            .field("slot", &self.slot)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Counters of one finished request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestStats {
+    pub prompt_tokens: u32,
+    /// Prompt tokens that were found in the KV cache and not decoded again.
+    pub reused_tokens: u32,
+    pub generated_tokens: u32,
+    pub prompt_ms: u64,
+    pub generate_ms: u64,
+}
+
+/// What a request streams back.
+#[derive(Debug)]
+pub enum Event {
+    /// A piece of generated text.
+    Text(String),
+    /// Generation finished normally (stop condition or max tokens).
+    Done(RequestStats),
+    /// The request was cancelled or superseded before or during generation.
+    Cancelled,
+    Failed(EngineError),
+}
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum EngineError {
+    #[error("no model is configured: run `pith model install`, or set model.path / PITH_MODEL")]
+    NoModel,
+    #[error("model file {path}: {reason}")]
+    BadModel { path: String, reason: String },
+    #[error("the prompt has {tokens} tokens but the context holds {limit}")]
+    PromptTooLong { tokens: usize, limit: usize },
+    #[error("remote backend {url}: {reason}")]
+    Remote { url: String, reason: String },
+    #[error("engine stopped: {0}")]
+    Stopped(String),
+}
+
+/// Engine-wide counters, for `pith.status`, tests and benchmarks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EngineStatus {
+    /// Human-readable name of the model or server.
+    pub model: String,
+    pub loaded: bool,
+    pub queued: usize,
+    pub running: usize,
+    pub completed: u64,
+    pub cancelled: u64,
+    /// Requests dropped from the queue because a newer one superseded them.
+    pub superseded: u64,
+    pub prompt_tokens_decoded: u64,
+    pub prompt_tokens_reused: u64,
+    pub generated_tokens: u64,
+    pub last_error: Option<String>,
+}
+
+/// A model backend. Implementations run generation off the caller's thread.
+pub trait Engine: Send + Sync {
+    /// Queue a request; events arrive on the returned channel, ending with `Done`, `Cancelled`
+    /// or `Failed`.
+    fn submit(&self, request: Request) -> mpsc::UnboundedReceiver<Event>;
+    /// Tokens in `text` with this model's tokenizer (an estimate where none is available).
+    fn count_tokens(&self, text: &str) -> usize;
+    fn status(&self) -> EngineStatus;
+}
+
+/// Token estimate used when no tokenizer is at hand: about 4 characters per token for code.
+pub fn estimate_tokens(text: &str) -> usize {
+    text.len().div_ceil(4)
+}
