@@ -28,6 +28,8 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 
 echo "setup: building pith (the first build compiles llama.cpp: several minutes)" >&2
-cargo install --quiet --locked --path . --root "$HOME/.cargo"
+cargo build --release --locked
+mkdir -p "$HOME/.cargo/bin"
+install -m 755 target/release/pith "$HOME/.cargo/bin/pith"
 "$HOME/.cargo/bin/pith" model install
 echo "setup: done; pith is $HOME/.cargo/bin/pith" >&2
