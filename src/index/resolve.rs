@@ -80,7 +80,8 @@ impl WorkspaceIndex {
                 continue;
             }
             let Some(name) = &import.name else { continue };
-            found.extend(self.lookup_exported(&file, name, depth, visited));
+            let scope = inline_module_scope(&file, &import.module);
+            found.extend(self.lookup_exported(&file, scope, name, depth, visited));
         }
         found
     }
@@ -90,11 +91,12 @@ impl WorkspaceIndex {
     fn lookup_exported(
         &self,
         file: &Arc<FileIndex>,
+        scope: Option<usize>,
         name: &str,
         depth: usize,
         visited: &mut HashSet<(PathBuf, String)>,
     ) -> Vec<SymbolRef> {
-        let own: Vec<SymbolRef> = top_level(file)
+        let own: Vec<SymbolRef> = members(file, scope)
             .filter(|&index| file.symbols[index].name == name)
             .map(|index| SymbolRef {
                 file: file.clone(),
@@ -112,7 +114,7 @@ impl WorkspaceIndex {
             if import.glob {
                 for target in self.resolve_module(&file.path, &import.module) {
                     if let Some(target) = self.file(&target) {
-                        found.extend(self.lookup_exported(&target, name, depth + 1, visited));
+                        found.extend(self.lookup_exported(&target, None, name, depth + 1, visited));
                     }
                 }
             } else if import.local_name() == name && import.name.is_some() {
@@ -564,11 +566,33 @@ impl WorkspaceIndex {
 
 /// The top-level definitions of a file (no parent; impls are not names).
 fn top_level(file: &FileIndex) -> impl Iterator<Item = usize> + '_ {
+    members(file, None)
+}
+
+/// The definitions directly inside `scope` (a symbol index; None: the top level).
+fn members(file: &FileIndex, scope: Option<usize>) -> impl Iterator<Item = usize> + '_ {
     file.symbols
         .iter()
         .enumerate()
-        .filter(|(_, symbol)| symbol.parent.is_none() && symbol.kind != SymbolKind::Impl)
+        .filter(move |(_, symbol)| symbol.parent == scope && symbol.kind != SymbolKind::Impl)
         .map(|(index, _)| index)
+}
+
+/// For a Rust module path that ends in an inline `mod name { }` of `file`, that module's
+/// symbol: names are then looked up inside it rather than at the file's top level.
+fn inline_module_scope(file: &FileIndex, module: &str) -> Option<usize> {
+    if file.lang != Lang::Rust {
+        return None;
+    }
+    let last = module.rsplit("::").next()?;
+    file.symbols.iter().position(|symbol| {
+        symbol.kind == SymbolKind::Module
+            && symbol.name == last
+            && file
+                .text
+                .get(symbol.span.start_byte..symbol.span.end_byte)
+                .is_some_and(|text| text.ends_with('}'))
+    })
 }
 
 fn depth_of(file: &FileIndex, mut index: usize) -> usize {
