@@ -42,6 +42,10 @@ fn print_summary(summary: &ScanSummary) {
         .collect();
     println!("symbols:     {} ({})", summary.symbols(), kinds.join(", "));
     println!(
+        "imports:     {}  references: {}",
+        summary.imports, summary.references
+    );
+    println!(
         "parse errors: {} in {} files",
         summary.parse_errors, summary.files_with_errors
     );
