@@ -83,7 +83,6 @@ pub fn analyze(path: &Path, lang: Lang, text: &str, tree: &Tree) -> FileIndex {
     // Vectors grown by doubling keep up to half their capacity unused; the index holds them
     // for the whole session.
     let mut symbols = symbols;
-    let mut imports = imports;
     let mut references = references;
     symbols.shrink_to_fit();
     imports.shrink_to_fit();
