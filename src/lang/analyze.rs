@@ -73,6 +73,7 @@ pub fn analyze(path: &Path, lang: Lang, text: &str, tree: &Tree) -> FileIndex {
         not_references.insert(symbol.name_span.start_byte);
     }
     let references = collect_references(
+        lang,
         text,
         &symbols,
         reference_nodes,
@@ -509,6 +510,7 @@ fn push_use_path(path: &str, alias: Option<String>, line: u32, out: &mut Vec<Imp
 
 /// Keeps the first use of each name per innermost enclosing definition (or the top level).
 fn collect_references(
+    lang: Lang,
     text: &str,
     symbols: &[Symbol],
     mut nodes: Vec<Node>,
@@ -553,7 +555,10 @@ fn collect_references(
             .copied()
             .find(|&index| symbols[index].span.end_byte > start);
         let name = node_text(node, text);
-        if name.is_empty() || !seen.insert((enclosing, name)) {
+        if name.is_empty()
+            || lang.receiver_names().contains(&name)
+            || !seen.insert((enclosing, name))
+        {
             continue;
         }
         references.push(Reference {

@@ -67,6 +67,15 @@ impl Lang {
         }
     }
 
+    /// Conventional receiver names that are never worth recording as references.
+    pub fn receiver_names(self) -> &'static [&'static str] {
+        match self {
+            Lang::Python => &["self", "cls"],
+            // `self` is a keyword node in Rust, never an identifier.
+            Lang::Rust => &[],
+        }
+    }
+
     /// The compiled queries of this language (built-in or user overrides).
     pub fn queries(self) -> &'static LangQueries {
         static PYTHON: OnceLock<LangQueries> = OnceLock::new();
