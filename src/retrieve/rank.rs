@@ -35,6 +35,9 @@ const QUALIFIED_ROUTE: f32 = 3.0;
 const MEMBER_ROUTE: f32 = 2.5;
 const NAME_ROUTE: f32 = 1.0;
 const UNUSED_IMPORT: f32 = 0.6;
+const MODULE_MEMBER: f32 = 0.25;
+const EXPANDED: usize = 8;
+const EXPANSION: f32 = 0.2;
 const GRAPH_BONUS: f32 = 1.3;
 const RECENT_BONUS: f32 = 1.2;
 
@@ -160,6 +163,31 @@ fn qualifier(text: &str, start: usize) -> Option<&str> {
     Some(&before[begin..])
 }
 
+struct Scores {
+    /// The edited file's number in the table: never a candidate.
+    own: Option<usize>,
+    map: HashMap<DefId, Candidate>,
+}
+
+impl Scores {
+    fn add(&mut self, def: DefId, score: f32, reason: &'static str) {
+        if Some(def.0) == self.own || score <= 0.0 {
+            return;
+        }
+        let entry = self.map.entry(def).or_insert(Candidate {
+            def,
+            score: 0.0,
+            reason,
+            best: 0.0,
+        });
+        entry.score += score;
+        if score > entry.best {
+            entry.best = score;
+            entry.reason = reason;
+        }
+    }
+}
+
 /// Scores the definitions the buffer's focus needs. `buffer` is the parsed editor text;
 /// `recent` lists file numbers of recently touched files.
 pub fn candidates(
@@ -246,22 +274,9 @@ pub fn candidates(
         idf.clamp(0.05, 1.5)
     };
 
-    let mut scores: HashMap<DefId, Candidate> = HashMap::new();
-    let mut add = |def: DefId, score: f32, reason: &'static str| {
-        if Some(def.0) == own || score <= 0.0 {
-            return;
-        }
-        let entry = scores.entry(def).or_insert(Candidate {
-            def,
-            score: 0.0,
-            reason,
-            best: 0.0,
-        });
-        entry.score += score;
-        if score > entry.best {
-            entry.best = score;
-            entry.reason = reason;
-        }
+    let mut scores = Scores {
+        own,
+        map: HashMap::new(),
     };
 
     let mut names: Vec<(&str, &NameUse)> = uses.iter().map(|(n, u)| (*n, u)).collect();
@@ -271,23 +286,28 @@ pub fn candidates(
         let spec = specificity(name);
         if let Some(Binding::Defs(defs)) = bound.get(name) {
             for &def in defs {
-                add(def, base * IMPORT_ROUTE * (0.5 + 0.5 * spec), "import");
+                scores.add(def, base * IMPORT_ROUTE * (0.5 + 0.5 * spec), "import");
             }
         }
         for q in &usage.qualifiers {
-            match bound.get(q.as_str()) {
-                Some(Binding::Module(file)) => {
-                    for &def in table.definitions(name) {
-                        if def.0 == *file {
-                            add(def, base * QUALIFIED_ROUTE, "module-member");
-                        }
-                    }
+            let module_files: Vec<usize> = match bound.get(q.as_str()) {
+                Some(Binding::Module(file)) => vec![*file],
+                Some(_) => Vec::new(),
+                // A path written out in the code (`super::ser::f`, `crate::de::g`).
+                None => table.modules_named(q).to_vec(),
+            };
+            for file in module_files {
+                for def in table.member_of_module(file, name) {
+                    scores.add(def, base * QUALIFIED_ROUTE, "module-member");
                 }
+            }
+            match bound.get(q.as_str()) {
+                Some(Binding::Module(_)) => {}
                 Some(Binding::Defs(_)) | None => {
                     for &def in table.definitions(name) {
                         let symbol = &table.files[def.0].symbols[def.1];
                         if symbol.container.as_deref() == Some(q.as_str()) {
-                            add(def, base * MEMBER_ROUTE * spec.max(0.3), "type-member");
+                            scores.add(def, base * MEMBER_ROUTE * spec.max(0.3), "type-member");
                         }
                     }
                 }
@@ -308,34 +328,68 @@ pub fn candidates(
                 .as_ref()
                 .is_some_and(|c| container_names.contains(c));
             if in_base {
-                add(def, base * MEMBER_ROUTE * spec.max(0.3), "self-member");
+                scores.add(def, base * MEMBER_ROUTE * spec.max(0.3), "self-member");
             } else if globs.contains(&def.0) && symbol.parent.is_none() {
-                add(def, base * IMPORT_ROUTE * (0.5 + 0.5 * spec), "import");
+                scores.add(def, base * IMPORT_ROUTE * (0.5 + 0.5 * spec), "import");
             } else {
                 let reason = if usage.best >= FUNCTION_WEIGHT {
                     "near-cursor"
                 } else {
                     "file-ref"
                 };
-                add(def, base * NAME_ROUTE * spec * share * shadowed, reason);
+                scores.add(def, base * NAME_ROUTE * spec * share * shadowed, reason);
             }
         }
     }
-    // Imported names the buffer does not (yet) use elsewhere: likely about to be.
+    // Imported names the buffer does not (yet) use elsewhere: likely about to be. Modules it
+    // imports whole (or by `*`) lend their top-level definitions a weaker lead.
     let mut imported: Vec<(&&str, &Binding)> = bound.iter().collect();
     imported.sort_by(|a, b| a.0.cmp(b.0));
+    let mut whole_modules: Vec<usize> = globs.iter().copied().collect();
     for (name, binding) in imported {
-        if uses.contains_key(*name) {
-            continue;
+        match binding {
+            Binding::Defs(defs) if !uses.contains_key(*name) => {
+                for &def in defs {
+                    scores.add(def, UNUSED_IMPORT, "import");
+                }
+            }
+            Binding::Module(file) => whole_modules.push(*file),
+            _ => {}
         }
-        if let Binding::Defs(defs) = binding {
-            for &def in defs {
-                add(def, UNUSED_IMPORT, "import");
+    }
+    whole_modules.sort_unstable();
+    whole_modules.dedup();
+    for file in whole_modules {
+        for (index, symbol) in table.files[file].symbols.iter().enumerate() {
+            if symbol.parent.is_none() && !matches!(symbol.kind, SymbolKind::Impl | SymbolKind::Module) {
+                scores.add((file, index), MODULE_MEMBER * specificity(&symbol.name), "imported-module");
+            }
+        }
+    }
+    // The rest of the types in play: members of the strongest types, siblings of the strongest
+    // methods (the receiver's other methods).
+    let mut strongest: Vec<(DefId, f32)> = scores.map.iter().map(|(d, c)| (*d, c.score)).collect();
+    strongest.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    for (def, score) in strongest.into_iter().take(EXPANDED) {
+        let symbol = &table.files[def.0].symbols[def.1];
+        let container = match symbol.kind {
+            SymbolKind::Class | SymbolKind::Struct | SymbolKind::Enum | SymbolKind::Trait => {
+                Some(symbol.name.as_str())
+            }
+            SymbolKind::Method => symbol.container.as_deref(),
+            _ => None,
+        };
+        let Some(container) = container else { continue };
+        let members = table.members(container);
+        let share = score * EXPANSION / (members.len() as f32).sqrt().max(1.0);
+        for &member in members {
+            if member != def {
+                scores.add(member, share, "type-member");
             }
         }
     }
 
-    let mut out: Vec<Candidate> = scores.into_values().collect();
+    let mut out: Vec<Candidate> = scores.map.into_values().collect();
     for candidate in &mut out {
         let symbol = &table.files[candidate.def.0].symbols[candidate.def.1];
         if neighbours.contains(&candidate.def.0) {

@@ -39,6 +39,10 @@ pub struct SymbolTable {
     roots: HashSet<String>,
     /// Name → number of files referencing it.
     doc_freq: HashMap<String, u32>,
+    /// Container name (class, impl'd type, trait) → its members.
+    by_container: HashMap<String, Vec<DefId>>,
+    /// Last segment of a module path (`ser` for `crate::ser`) → files.
+    by_module_leaf: HashMap<String, Vec<usize>>,
 }
 
 impl SymbolTable {
@@ -61,6 +65,13 @@ impl SymbolTable {
                 table.roots.insert(first.to_string());
             }
             table.modules.entry(module.clone()).or_insert(number);
+            if let Some(leaf) = module.rsplit(['.', ':']).next() {
+                table
+                    .by_module_leaf
+                    .entry(leaf.to_string())
+                    .or_default()
+                    .push(number);
+            }
             module_of.push(module);
             for (index, symbol) in file.symbols.iter().enumerate() {
                 if matches!(symbol.kind, SymbolKind::Impl | SymbolKind::Module) {
@@ -71,6 +82,13 @@ impl SymbolTable {
                     .entry(symbol.name.clone())
                     .or_default()
                     .push((number, index));
+                if let Some(container) = &symbol.container {
+                    table
+                        .by_container
+                        .entry(container.clone())
+                        .or_default()
+                        .push((number, index));
+                }
             }
             let mut seen = HashSet::new();
             for reference in &file.references {
@@ -90,6 +108,29 @@ impl SymbolTable {
 
     pub fn definitions(&self, name: &str) -> &[DefId] {
         self.by_name.get(name).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Members (methods, fields) of every class/impl/trait called `container`.
+    pub fn members(&self, container: &str) -> &[DefId] {
+        self.by_container
+            .get(container)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// Files whose module path ends in `leaf` (`ser` → `src/ser.rs`).
+    pub fn modules_named(&self, leaf: &str) -> &[usize] {
+        self.by_module_leaf
+            .get(leaf)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// Top-level definitions named `name` in module file `file`, or reached from it through
+    /// its re-exports.
+    pub fn member_of_module(&self, file: usize, name: &str) -> Vec<DefId> {
+        let lang = self.files[file].lang;
+        self.follow(Some(file), name, lang, 3)
     }
 
     pub fn doc_freq(&self, name: &str) -> u32 {
