@@ -10,11 +10,11 @@ use crate::lang::Lang;
 /// How many candidates may be shown whole.
 const FULL_SLOTS: usize = 2;
 /// A whole body may take at most this share of what is left of the budget.
-const FULL_SHARE: usize = 3;
+const FULL_SHARE: usize = 4;
 /// Lines of a whole body, at most.
 const FULL_MAX_LINES: u32 = 60;
 /// Member headers listed under a condensed class/trait.
-const MAX_MEMBERS: usize = 12;
+const MAX_MEMBERS: usize = 6;
 /// Candidates examined before giving up on filling the budget.
 const MAX_EXAMINED: usize = 400;
 
