@@ -16,10 +16,7 @@ pub fn run(args: &super::ContextArgs) -> anyhow::Result<()> {
     let position = &args.position;
     let budget = position.budget_tokens.unwrap_or(DEFAULT_BUDGET);
     if let Some(batch) = &position.batch {
-        let root = position
-            .root
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("."));
+        let root = position.root.clone().unwrap_or_else(|| PathBuf::from("."));
         return run_batch(&root, batch, budget);
     }
     let Some(file) = &position.file else {
@@ -80,8 +77,8 @@ struct BatchQuery {
 
 fn run_batch(root: &Path, batch: &Path, budget: usize) -> anyhow::Result<()> {
     let root = std::path::absolute(root)?;
-    let input = std::fs::File::open(batch)
-        .with_context(|| format!("cannot open {}", batch.display()))?;
+    let input =
+        std::fs::File::open(batch).with_context(|| format!("cannot open {}", batch.display()))?;
     let started = std::time::Instant::now();
     let table = retrieve::scan(&root);
     tracing::info!(
@@ -112,7 +109,12 @@ fn run_batch(root: &Path, batch: &Path, budget: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn answer(table: &SymbolTable, root: &Path, query: &BatchQuery, budget: usize) -> serde_json::Value {
+fn answer(
+    table: &SymbolTable,
+    root: &Path,
+    query: &BatchQuery,
+    budget: usize,
+) -> serde_json::Value {
     let path = root.join(&query.path);
     let query_view = Query {
         path: &path,
@@ -126,7 +128,7 @@ fn answer(table: &SymbolTable, root: &Path, query: &BatchQuery, budget: usize) -
 }
 
 /// Byte offset of (line, UTF-16 column), clamped to the line and the text.
-fn byte_offset(text: &str, line: u32, character: u32) -> usize {
+pub(super) fn byte_offset(text: &str, line: u32, character: u32) -> usize {
     let mut start = 0;
     for _ in 0..line {
         match text[start..].find('\n') {
@@ -146,7 +148,7 @@ fn byte_offset(text: &str, line: u32, character: u32) -> usize {
 }
 
 /// The nearest ancestor holding a project manifest or `.git`, else the file's folder.
-fn find_root(file: &Path) -> PathBuf {
+pub(super) fn find_root(file: &Path) -> PathBuf {
     let markers = ["Cargo.toml", "pyproject.toml", "setup.py", ".git", ".pith"];
     let mut dir = file.parent();
     while let Some(current) = dir {

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::config::IndexConfig;
 use crate::index::{FileIndex, SymbolKind};
 use crate::lang::Lang;
 use crate::memory::{Memory, MemoryKind};
@@ -114,7 +115,9 @@ pub fn collect(
             let summary_line = doc.split("\n\n").next().unwrap_or(&doc).trim();
             summary.functions += 1;
             records.push(Record {
-                instruction: format!("Write a {language} function that does the following: {summary_line}"),
+                instruction: format!(
+                    "Write a {language} function that does the following: {summary_line}"
+                ),
                 input: symbol.signature.clone(),
                 output: code.clone(),
             });
@@ -191,6 +194,58 @@ fn without_docstring(code: &str, lang: &Lang) -> String {
     code.to_string()
 }
 
+/// The Python and Rust files of `root` that may be read: `.gitignore` (and the other ignore
+/// files the `ignore` crate honours), `.pith/ignore` (gitignore syntax, rooted at `root`) and the
+/// config's `index.exclude` globs are applied while walking, so an excluded file is never opened.
+pub fn workspace_files(root: &Path, index: &IndexConfig) -> anyhow::Result<Vec<PathBuf>> {
+    use anyhow::Context;
+    let mut excludes = ignore::gitignore::GitignoreBuilder::new(root);
+    let pith_ignore = root.join(".pith").join("ignore");
+    if pith_ignore.is_file()
+        && let Some(error) = excludes.add(&pith_ignore)
+    {
+        anyhow::bail!("{}: {error}", pith_ignore.display());
+    }
+    for glob in &index.exclude {
+        excludes
+            .add_line(None, glob)
+            .with_context(|| format!("index.exclude glob `{glob}`"))?;
+    }
+    let excludes = excludes.build()?;
+    let max_bytes = index.max_file_bytes;
+    let mut files: Vec<PathBuf> = ignore::WalkBuilder::new(root)
+        .filter_entry(move |entry| {
+            let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
+            !excludes
+                .matched_path_or_any_parents(entry.path(), is_dir)
+                .is_ignore()
+        })
+        .build()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_some_and(|t| t.is_file()))
+        .filter(|e| e.metadata().is_ok_and(|m| m.len() <= max_bytes))
+        .map(|e| e.into_path())
+        .filter(|p| Lang::from_path(p).is_some())
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Reads and parses the workspace files of `root` (unreadable or non-UTF-8 files are skipped
+/// with a log line).
+pub fn index_workspace(root: &Path, index: &IndexConfig) -> anyhow::Result<Vec<Arc<FileIndex>>> {
+    let mut out = Vec::new();
+    for path in workspace_files(root, index)? {
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                out.extend(crate::retrieve::extract::parse_file(&path, &text).map(Arc::new))
+            }
+            Err(error) => tracing::warn!("skipping {}: {error}", path.display()),
+        }
+    }
+    Ok(out)
+}
+
 /// Deduplicates, drops over-long records, and splits by instruction hash.
 pub fn split(
     records: Vec<Record>,
@@ -203,8 +258,7 @@ pub fn split(
         if record.output.trim().is_empty() || record.instruction.trim().is_empty() {
             continue;
         }
-        if record.instruction.len() + record.input.len() + record.output.len() > options.max_chars
-        {
+        if record.instruction.len() + record.input.len() + record.output.len() > options.max_chars {
             summary.too_long += 1;
             continue;
         }
@@ -264,7 +318,9 @@ mod tests {
 
     fn function(text: &str, name: &str, doc: Option<&str>) -> Symbol {
         let start = text.find(&format!("def {name}")).unwrap();
-        let end = text[start..].find("\n\n").map_or(text.len(), |i| start + i + 1);
+        let end = text[start..]
+            .find("\n\n")
+            .map_or(text.len(), |i| start + i + 1);
         Symbol {
             name: name.into(),
             kind: SymbolKind::Function,
@@ -327,10 +383,28 @@ mod tests {
             score: 0.0,
         };
         let memories = [
-            memory(1, MemoryKind::Ask, "Where are slugs made?", "In app/util.py:3.", false),
-            memory(2, MemoryKind::Explanation, "def slugify(title): ...", "It lowercases.", false),
+            memory(
+                1,
+                MemoryKind::Ask,
+                "Where are slugs made?",
+                "In app/util.py:3.",
+                false,
+            ),
+            memory(
+                2,
+                MemoryKind::Explanation,
+                "def slugify(title): ...",
+                "It lowercases.",
+                false,
+            ),
             memory(3, MemoryKind::Explanation, "old code", "Outdated.", true),
-            memory(4, MemoryKind::Ask, "Where are slugs made?", "In app/util.py:3.", false),
+            memory(
+                4,
+                MemoryKind::Ask,
+                "Where are slugs made?",
+                "In app/util.py:3.",
+                false,
+            ),
         ];
         let options = ExportOptions::default();
         let mut summary = Summary::default();
@@ -390,7 +464,11 @@ mod tests {
             .map(|i| Record {
                 instruction: format!("task {i}"),
                 input: String::new(),
-                output: if i == 7 { "x".repeat(10_000) } else { "ok".into() },
+                output: if i == 7 {
+                    "x".repeat(10_000)
+                } else {
+                    "ok".into()
+                },
             })
             .collect();
         let options = ExportOptions::default();

@@ -231,23 +231,94 @@ mod tests {
         let r = |s: &str, n: usize| s.repeat(n);
         let mixed = "aB3dE5fG7hJ9kL2mN4pQ6rS8tU0vW1xY";
         vec![
-            ("aws_access_key", format!("{}{}", "AKIA", "Z7Q2XK4M9PLW3RTV")),
-            ("aws_secret_key", format!("aws_secret_access_key = {}", &format!("{mixed}{mixed}")[..40])),
-            ("github_token", format!("{}_{}", "ghp", &format!("{mixed}{mixed}")[..36])),
-            ("github_token", format!("{}_{}", "github_pat", &format!("{mixed}{mixed}")[..40])),
+            (
+                "aws_access_key",
+                format!("{}{}", "AKIA", "Z7Q2XK4M9PLW3RTV"),
+            ),
+            (
+                "aws_secret_key",
+                format!(
+                    "aws_secret_access_key = {}",
+                    &format!("{mixed}{mixed}")[..40]
+                ),
+            ),
+            (
+                "github_token",
+                format!("{}_{}", "ghp", &format!("{mixed}{mixed}")[..36]),
+            ),
+            (
+                "github_token",
+                format!("{}_{}", "github_pat", &format!("{mixed}{mixed}")[..40]),
+            ),
             ("gitlab_token", format!("{}-{}", "glpat", &mixed[..20])),
-            ("slack_token", format!("{}-{}-{}", "xoxb", "1234567890", &mixed[..24])),
-            ("slack_webhook", format!("https://hooks.{}.com/services/T0000/B0000/{}", "slack", &mixed[..24])),
-            ("stripe_key", format!("{}_{}_{}", "sk", "live", &mixed[..24])),
-            ("anthropic_key", format!("{}-{}-{}", "sk", "ant-api03", &format!("{mixed}{mixed}")[..40])),
-            ("openai_key", format!("{}-{}-{}", "sk", "proj", &mixed[..30])),
-            ("google_api_key", format!("{}{}", "AIza", &format!("{mixed}{mixed}")[..35])),
-            ("jwt", format!("{}.{}.{}", "eyJhbGciOiJIUzI1NiJ9", "eyJzdWIiOiIxMjM0NTY3ODkwIn0", &mixed[..22])),
-            ("private_key", format!("-----BEGIN {} PRIVATE KEY-----\n{}\n{}\n-----END {} PRIVATE KEY-----", "RSA", r(&mixed[..8], 8), r(&mixed[8..16], 8), "RSA")),
-            ("connection_string_password", format!("postgres://app:{}@db.internal:5432/app", "hunter2hunter2")),
-            ("password_assignment", format!("DB_PASSWORD = \"{}\"", "correct-horse-battery")),
-            ("password_assignment", format!("\"client_secret\": \"{}\"", "opensesame99")),
-            ("high_entropy_credential", format!("signing_key = {}", &mixed[4..28])),
+            (
+                "slack_token",
+                format!("{}-{}-{}", "xoxb", "1234567890", &mixed[..24]),
+            ),
+            (
+                "slack_webhook",
+                format!(
+                    "https://hooks.{}.com/services/T0000/B0000/{}",
+                    "slack",
+                    &mixed[..24]
+                ),
+            ),
+            (
+                "stripe_key",
+                format!("{}_{}_{}", "sk", "live", &mixed[..24]),
+            ),
+            (
+                "anthropic_key",
+                format!(
+                    "{}-{}-{}",
+                    "sk",
+                    "ant-api03",
+                    &format!("{mixed}{mixed}")[..40]
+                ),
+            ),
+            (
+                "openai_key",
+                format!("{}-{}-{}", "sk", "proj", &mixed[..30]),
+            ),
+            (
+                "google_api_key",
+                format!("{}{}", "AIza", &format!("{mixed}{mixed}")[..35]),
+            ),
+            (
+                "jwt",
+                format!(
+                    "{}.{}.{}",
+                    "eyJhbGciOiJIUzI1NiJ9",
+                    "eyJzdWIiOiIxMjM0NTY3ODkwIn0",
+                    &mixed[..22]
+                ),
+            ),
+            (
+                "private_key",
+                format!(
+                    "-----BEGIN {} PRIVATE KEY-----\n{}\n{}\n-----END {} PRIVATE KEY-----",
+                    "RSA",
+                    r(&mixed[..8], 8),
+                    r(&mixed[8..16], 8),
+                    "RSA"
+                ),
+            ),
+            (
+                "connection_string_password",
+                format!("postgres://app:{}@db.internal:5432/app", "hunter2hunter2"),
+            ),
+            (
+                "password_assignment",
+                format!("DB_PASSWORD = \"{}\"", "correct-horse-battery"),
+            ),
+            (
+                "password_assignment",
+                format!("\"client_secret\": \"{}\"", "opensesame99"),
+            ),
+            (
+                "high_entropy_credential",
+                format!("signing_key = {}", &mixed[4..28]),
+            ),
         ]
     }
 
@@ -272,7 +343,10 @@ mod tests {
         for (rule, secret) in &secrets {
             assert!(out.contains(&format!("<REDACTED:{rule}>")));
             // The key names around the secret may stay; the secret itself may not.
-            let core = secret.rsplit([' ', '=', '"', ':', '/']).find(|s| s.len() > 8).unwrap();
+            let core = secret
+                .rsplit([' ', '=', '"', ':', '/'])
+                .find(|s| s.len() > 8)
+                .unwrap();
             assert!(!out.contains(core), "{rule} leaked: {out}");
         }
         let report = format!("{findings:?}");
