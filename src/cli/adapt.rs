@@ -7,7 +7,7 @@ use anyhow::Context as _;
 
 use super::*;
 use crate::config::{Config, ConfigSources, project_config_path};
-use crate::engine::estimate_tokens;
+use crate::engine::{Engine as _, estimate_tokens};
 use crate::index::SymbolKind;
 use crate::lang::Lang;
 use crate::memory::MemoryStore;
@@ -54,7 +54,7 @@ pub fn draft_config(root: &Path, files: &[PathBuf]) -> String {
          # < this file < editor settings. Uncomment what you want to change.\n\n\
          [model]\n# path = \"~/.cache/pith/models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf\"\n\
          # threads = 4\n# context = 4096\n# lora = [{ path = \"adapter.gguf\", scale = 1.0 }]\n\n\
-         # [remote]\n# url = \"http://localhost:8080\"\n# api = \"chat\"   # chat | completions | infill\n\
+         # [remote]\n# url = \"http://localhost:8080\"\n# api = \"openai\"   # openai | infill\n\
          # api_key_env = \"PITH_API_KEY\"\n\n\
          [index]\n# exclude = [\"vendor/**\"]\n# max_file_bytes = 1048576\n\n\
          [completion]\n# budget_tokens = 512\n# buffer_tokens = 1024\n# debounce_ms = 150\n# max_tokens = 64\n\n\
@@ -104,7 +104,7 @@ fn symbol_at(path: &Path, text: &str, cursor: usize) -> Option<SymbolInfo> {
 }
 
 /// `pith prompt`: the exact prompt of a task at a position, with its token count.
-pub fn prompt(_cli: &Cli, args: &PromptArgs) -> anyhow::Result<()> {
+pub fn prompt(cli: &Cli, args: &PromptArgs) -> anyhow::Result<()> {
     let task: Task = args.task.parse().map_err(anyhow::Error::msg)?;
     let position = &args.position;
     let Some(file) = &position.file else {
@@ -118,6 +118,26 @@ pub fn prompt(_cli: &Cli, args: &PromptArgs) -> anyhow::Result<()> {
         None => context::find_root(&file),
     };
     let config = Config::load(&ConfigSources::standard(Some(&root)))?;
+    // The embedded model lays the prompt out exactly and counts its tokens; without one (remote
+    // configured, model missing) the structured parts are shown with an estimate.
+    let mut settings = config.engine_settings();
+    if let Some(model) = &cli.model {
+        settings.model = Some(model.clone());
+    }
+    let engine = match settings.remote {
+        Some(_) => None,
+        None => match crate::engine::LlamaEngine::open(&settings) {
+            Ok(engine) => Some(engine),
+            Err(error) => {
+                tracing::warn!("showing the prompt's parts only: {error}");
+                None
+            }
+        },
+    };
+    let count_tokens = |text: &str| match &engine {
+        Some(engine) => engine.count_tokens(text),
+        None => estimate_tokens(text),
+    };
     let cursor = context::byte_offset(&text, position.line, position.character);
     let mut budget = Budget::from_config(&config);
     if let Some(tokens) = position.budget_tokens {
@@ -133,7 +153,7 @@ pub fn prompt(_cli: &Cli, args: &PromptArgs) -> anyhow::Result<()> {
             budget_tokens: budget.context_tokens,
             recent: &[],
         },
-        &estimate_tokens,
+        &count_tokens,
     );
     let symbol = symbol_at(&file, &text, cursor);
     let relative = file
@@ -170,15 +190,24 @@ pub fn prompt(_cli: &Cli, args: &PromptArgs) -> anyhow::Result<()> {
         memories: &memories,
         examples: &examples,
     };
-    let built = prompt::build(&config, &input, budget, &estimate_tokens);
-    let rendered = prompt::render_parts(&built);
+    let built = prompt::build(&config, &input, budget, &count_tokens);
     let mut out = std::io::stdout().lock();
-    out.write_all(rendered.as_bytes())?;
-    writeln!(
-        out,
-        "=== {} tokens (estimated: 4 bytes a token; the engine counts with the model's tokenizer)",
-        estimate_tokens(&rendered)
-    )?;
+    match &engine {
+        Some(engine) => {
+            let rendered = engine.render_prompt(&built)?;
+            out.write_all(rendered.as_bytes())?;
+            writeln!(out, "\n=== {} tokens", engine.count_tokens(&rendered))?;
+        }
+        None => {
+            let rendered = prompt::render_parts(&built);
+            out.write_all(rendered.as_bytes())?;
+            writeln!(
+                out,
+                "=== about {} tokens (no local model loaded: structured parts, 4 bytes a token)",
+                estimate_tokens(&rendered)
+            )?;
+        }
+    }
     Ok(())
 }
 
