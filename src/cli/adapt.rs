@@ -36,7 +36,7 @@ pub fn init(args: &InitArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(path.parent().unwrap_or(&root))
         .with_context(|| format!("creating {}", root.join(".pith").display()))?;
     std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-    println!("wrote {}", path.display());
+    writeln!(std::io::stdout(), "wrote {}", path.display())?;
     Ok(())
 }
 
@@ -166,7 +166,12 @@ pub fn prompt(cli: &Cli, args: &PromptArgs) -> anyhow::Result<()> {
         (_, Some(store)) => {
             let symbols: Vec<String> = symbol.iter().map(|s| s.name.clone()).collect();
             store
-                .recall(&symbols.join(" "), &[relative.clone()], &symbols, 3)
+                .recall(
+                    &symbols.join(" "),
+                    std::slice::from_ref(&relative),
+                    &symbols,
+                    3,
+                )
                 .unwrap_or_default()
         }
     };
