@@ -19,7 +19,8 @@ fn root_or_cwd(root: &Option<PathBuf>) -> anyhow::Result<PathBuf> {
         Some(root) => root.clone(),
         None => std::env::current_dir().context("no current directory")?,
     };
-    std::path::absolute(&root).with_context(|| root.display().to_string())
+    // Canonical, as the index stores paths: relative paths are cut from it.
+    std::fs::canonicalize(&root).with_context(|| root.display().to_string())
 }
 
 /// `pith init`: a starter `.pith/config.toml` for the languages found in the workspace.
@@ -29,7 +30,10 @@ pub fn init(args: &InitArgs) -> anyhow::Result<()> {
     if path.exists() && !args.force {
         anyhow::bail!("{} exists; use --force to overwrite it", path.display());
     }
-    let files = crate::dataset::workspace_files(&root, &Default::default())?;
+    let files: Vec<PathBuf> = crate::dataset::index_workspace(&root, &Default::default())
+        .iter()
+        .map(|file| file.path.clone())
+        .collect();
     let text = draft_config(&root, &files);
     // The draft must load: a starter config that errors would be a poor start.
     Config::from_toml(&path.display().to_string(), &text)?;
@@ -110,11 +114,13 @@ pub fn prompt(cli: &Cli, args: &PromptArgs) -> anyhow::Result<()> {
     let Some(file) = &position.file else {
         anyhow::bail!("give a FILE with --line and --character");
     };
-    let file = std::path::absolute(file).with_context(|| file.display().to_string())?;
+    // Canonical, as the index stores paths.
+    let file =
+        std::fs::canonicalize(file).with_context(|| format!("cannot read {}", file.display()))?;
     let text = std::fs::read_to_string(&file)
         .with_context(|| format!("cannot read {}", file.display()))?;
     let root = match &position.root {
-        Some(root) => std::path::absolute(root)?,
+        Some(root) => root_or_cwd(&Some(root.clone()))?,
         None => context::find_root(&file),
     };
     let config = Config::load(&ConfigSources::standard(Some(&root)))?;
@@ -143,7 +149,8 @@ pub fn prompt(cli: &Cli, args: &PromptArgs) -> anyhow::Result<()> {
     if let Some(tokens) = position.budget_tokens {
         budget.context_tokens = tokens;
     }
-    let table = retrieve::scan(&root);
+    let files = crate::dataset::index_workspace(&root, &config.index);
+    let table = retrieve::table::SymbolTable::new(files);
     let snippets = retrieve::retrieve_in(
         &table,
         &Query {
@@ -270,7 +277,7 @@ pub fn dataset(command: &DatasetCommand) -> anyhow::Result<()> {
     let DatasetCommand::Export { out, root } = command;
     let root = root_or_cwd(root)?;
     let config = Config::load(&ConfigSources::standard(Some(&root)))?;
-    let files = crate::dataset::index_workspace(&root, &config.index)?;
+    let files = crate::dataset::index_workspace(&root, &config.index);
     let memories = match MemoryStore::open_or_off(&root) {
         Some(store) => store.list(usize::MAX >> 1)?,
         None => Vec::new(),

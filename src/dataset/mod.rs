@@ -194,56 +194,18 @@ fn without_docstring(code: &str, lang: &Lang) -> String {
     code.to_string()
 }
 
-/// The Python and Rust files of `root` that may be read: `.gitignore` (and the other ignore
-/// files the `ignore` crate honours), `.pith/ignore` (gitignore syntax, rooted at `root`) and the
-/// config's `index.exclude` globs are applied while walking, so an excluded file is never opened.
-pub fn workspace_files(root: &Path, index: &IndexConfig) -> anyhow::Result<Vec<PathBuf>> {
-    use anyhow::Context;
-    let mut excludes = ignore::gitignore::GitignoreBuilder::new(root);
-    let pith_ignore = root.join(".pith").join("ignore");
-    if pith_ignore.is_file()
-        && let Some(error) = excludes.add(&pith_ignore)
-    {
-        anyhow::bail!("{}: {error}", pith_ignore.display());
-    }
-    for glob in &index.exclude {
-        excludes
-            .add_line(None, glob)
-            .with_context(|| format!("index.exclude glob `{glob}`"))?;
-    }
-    let excludes = excludes.build()?;
-    let max_bytes = index.max_file_bytes;
-    let mut files: Vec<PathBuf> = ignore::WalkBuilder::new(root)
-        .filter_entry(move |entry| {
-            let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
-            !excludes
-                .matched_path_or_any_parents(entry.path(), is_dir)
-                .is_ignore()
-        })
-        .build()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_some_and(|t| t.is_file()))
-        .filter(|e| e.metadata().is_ok_and(|m| m.len() <= max_bytes))
-        .map(|e| e.into_path())
-        .filter(|p| Lang::from_path(p).is_some())
-        .collect();
-    files.sort();
-    Ok(files)
-}
-
-/// Reads and parses the workspace files of `root` (unreadable or non-UTF-8 files are skipped
-/// with a log line).
-pub fn index_workspace(root: &Path, index: &IndexConfig) -> anyhow::Result<Vec<Arc<FileIndex>>> {
-    let mut out = Vec::new();
-    for path in workspace_files(root, index)? {
-        match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                out.extend(crate::retrieve::extract::parse_file(&path, &text).map(Arc::new))
-            }
-            Err(error) => tracing::warn!("skipping {}: {error}", path.display()),
-        }
-    }
-    Ok(out)
+/// Indexes the workspace at `root` with the index's scan, which honours `.gitignore`,
+/// `.pith/ignore` and `index.exclude` while walking: an excluded file is never opened.
+pub fn index_workspace(root: &Path, index: &IndexConfig) -> Vec<Arc<FileIndex>> {
+    let workspace =
+        crate::index::WorkspaceIndex::new(vec![root.to_path_buf()], index.index_options());
+    let summary = workspace.scan(&|_, _| {}, &std::sync::atomic::AtomicBool::new(false));
+    tracing::debug!(
+        "dataset scan: {} files, skipped {:?}",
+        summary.files,
+        summary.skipped
+    );
+    workspace.files()
 }
 
 /// Deduplicates, drops over-long records, and splits by instruction hash.
