@@ -47,7 +47,9 @@ pub fn context(session: &Session, params: &ContextParams) -> ContextResult {
         path: &snapshot.path,
         text: &snapshot.text,
         cursor,
-        budget_tokens: params.budget_tokens.unwrap_or(session.settings.budget_tokens),
+        budget_tokens: params
+            .budget_tokens
+            .unwrap_or(session.settings.budget_tokens),
         recent: &recent,
     };
     let snippets = retrieve(&session.index, &query, &approximate_tokens);

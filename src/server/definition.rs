@@ -38,13 +38,15 @@ pub fn resolve_at(session: &Session, uri: &Uri, position: lsp::Position) -> Opti
     let offset = session.offset(&snapshot, position);
     // The index may lag the buffer by an edit; only trust it when it has this very text.
     if *file.text != *snapshot.text {
-        return Some(resolve_name(session, &file, identifier_at(&snapshot.text, offset)?.1));
+        return Some(resolve_name(
+            session,
+            &file,
+            identifier_at(&snapshot.text, offset)?.1,
+        ));
     }
-    if let Some(index) = file
-        .symbols
-        .iter()
-        .position(|symbol| symbol.name_span.start_byte <= offset && offset <= symbol.name_span.end_byte)
-    {
+    if let Some(index) = file.symbols.iter().position(|symbol| {
+        symbol.name_span.start_byte <= offset && offset <= symbol.name_span.end_byte
+    }) {
         return Some(vec![SymbolRef { file, index }]);
     }
     let (_, name) = identifier_at(&file.text, offset)?;

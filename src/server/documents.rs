@@ -33,7 +33,10 @@ pub struct OpenDocument {
 pub enum EditError {
     UnknownDocument,
     /// The edit's version is not newer than the buffer's (a reordered or replayed message).
-    StaleVersion { current: i32, received: i32 },
+    StaleVersion {
+        current: i32,
+        received: i32,
+    },
 }
 
 /// All open documents. Every method is synchronous: callers never hold an entry across `.await`.
@@ -217,10 +220,9 @@ impl LineIndex {
         let Some((start, end)) = self.line_range(text, line as usize) else {
             let last = self.starts.len().saturating_sub(1);
             return match self.line_range(text, last) {
-                Some((start, end)) => lsp::Position::new(
-                    last as u32,
-                    units(&text[start..end], end - start, encoding),
-                ),
+                Some((start, end)) => {
+                    lsp::Position::new(last as u32, units(&text[start..end], end - start, encoding))
+                }
                 None => lsp::Position::new(0, 0),
             };
         };
@@ -289,8 +291,8 @@ mod tests {
     fn edits_over_non_ascii_text_use_utf16_columns() {
         check_edits(
             "s = \"🌍 naïve\"\nx = 1\n",
-            // 🌍 is two UTF-16 units: column 7 is after "🌍 ".
-            &[((0, 7), (0, 12), "wise"), ((1, 0), (1, 1), "größe")],
+            // 🌍 is two UTF-16 units: column 8 is after "🌍 ".
+            &[((0, 8), (0, 13), "wise"), ((1, 0), (1, 1), "größe")],
             expect![[r#"
                 s = "🌍 wise"
                 größe = 1
@@ -302,7 +304,11 @@ mod tests {
     fn out_of_range_edits_clamp() {
         check_edits(
             "ab\ncd",
-            &[((0, 99), (0, 120), "!"), ((7, 0), (9, 9), "?"), ((1, 1), (0, 1), "-")],
+            &[
+                ((0, 99), (0, 120), "!"),
+                ((7, 0), (9, 9), "?"),
+                ((1, 1), (0, 1), "-"),
+            ],
             expect!["a-d?"],
         );
     }

@@ -36,7 +36,12 @@ pub fn render(session: &Session, target: &SymbolRef) -> String {
         &symbol.signature
     };
     let mut markdown = format!("```{}\n{}\n```", file.lang.name(), signature);
-    if let Some(doc) = symbol.doc.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
+    if let Some(doc) = symbol
+        .doc
+        .as_deref()
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+    {
         markdown.push_str("\n\n");
         markdown.push_str(doc);
     }

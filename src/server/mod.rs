@@ -17,6 +17,7 @@ mod session;
 mod symbols;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use tokio_util::sync::CancellationToken;
@@ -30,38 +31,40 @@ pub use session::{Session, Settings};
 
 use crate::text::PositionEncoding;
 
-/// Runs the server on stdin/stdout until `exit` or the end of input.
-pub async fn serve_stdio() {
-    let (service, socket) = LspService::build(Backend::new)
+/// Runs the server on stdin/stdout until `exit` or the end of input. Returns whether a
+/// `shutdown` request came first (the spec's exit code is 0 then, 1 otherwise).
+pub async fn serve_stdio() -> bool {
+    let shut_down = Arc::new(AtomicBool::new(false));
+    let (service, socket) = LspService::build(|client| Backend::new(client, shut_down.clone()))
         .custom_method(context::METHOD, Backend::pith_context)
         .finish();
     Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
         .serve(service)
         .await;
+    shut_down.load(Ordering::SeqCst)
 }
 
 pub struct Backend {
     client: Client,
     session: OnceLock<Arc<Session>>,
+    shut_down: Arc<AtomicBool>,
 }
 
 impl Backend {
-    pub fn new(client: Client) -> Self {
+    fn new(client: Client, shut_down: Arc<AtomicBool>) -> Self {
         Self {
             client,
             session: OnceLock::new(),
+            shut_down,
         }
     }
 
     fn session(&self) -> Result<Arc<Session>> {
-        self.session
-            .get()
-            .cloned()
-            .ok_or_else(|| Error {
-                code: ErrorCode::ServerError(-32002),
-                message: "pith: server not initialized".into(),
-                data: None,
-            })
+        self.session.get().cloned().ok_or_else(|| Error {
+            code: ErrorCode::ServerError(-32002),
+            message: "pith: server not initialized".into(),
+            data: None,
+        })
     }
 
     /// Runs `work` on the session in a blocking task (see the module doc).
@@ -235,6 +238,7 @@ impl LanguageServer for Backend {
     }
 
     async fn shutdown(&self) -> Result<()> {
+        self.shut_down.store(true, Ordering::SeqCst);
         if let Ok(session) = self.session() {
             session.shutdown.cancel();
         }
@@ -286,7 +290,12 @@ impl LanguageServer for Backend {
             return;
         };
         // An open buffer is already indexed; a file saved without being open comes from disk.
-        if let Some(path) = params.text_document.uri.to_file_path().map(|p| p.into_owned()) {
+        if let Some(path) = params
+            .text_document
+            .uri
+            .to_file_path()
+            .map(|p| p.into_owned())
+        {
             let _ = run_blocking("didSave", move |_| session.index_from_disk(&path)).await;
         }
     }
@@ -376,5 +385,62 @@ impl LanguageServer for Backend {
             hover::hover(session, &position.text_document.uri, position.position)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_internal_error() {
+        let error = run_blocking("hover", |_| -> u8 { panic!("boom at 3:4") })
+            .await
+            .unwrap_err();
+        assert_eq!(error.code, ErrorCode::InternalError);
+        assert_eq!(error.message, "pith: hover failed: boom at 3:4");
+        assert_eq!(run_blocking("hover", |_| 7).await.unwrap(), 7);
+    }
+
+    #[tokio::test]
+    async fn dropping_the_request_cancels_its_token() {
+        let (seen_tx, seen_rx) = std::sync::mpsc::channel();
+        let request = run_blocking("slow", move |cancel| {
+            let started = std::time::Instant::now();
+            while !cancel.is_cancelled() && started.elapsed().as_secs() < 5 {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            let _ = seen_tx.send(cancel.is_cancelled());
+        });
+        // Poll once so the blocking task starts, then drop it as tower-lsp does on cancel.
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(50), request).await;
+        let cancelled = tokio::task::spawn_blocking(move || seen_rx.recv().unwrap())
+            .await
+            .unwrap();
+        assert!(cancelled);
+    }
+
+    #[test]
+    fn utf8_is_chosen_only_when_offered() {
+        let offer = |kinds: Vec<lsp::PositionEncodingKind>| lsp::ClientCapabilities {
+            general: Some(lsp::GeneralClientCapabilities {
+                position_encodings: Some(kinds),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        use lsp::PositionEncodingKind as Kind;
+        assert_eq!(
+            negotiate_encoding(&offer(vec![Kind::UTF16, Kind::UTF8])),
+            PositionEncoding::Utf8
+        );
+        assert_eq!(
+            negotiate_encoding(&offer(vec![Kind::UTF32])),
+            PositionEncoding::Utf16
+        );
+        assert_eq!(
+            negotiate_encoding(&lsp::ClientCapabilities::default()),
+            PositionEncoding::Utf16
+        );
     }
 }

@@ -181,6 +181,24 @@ impl LspClient {
         }
     }
 
+    /// Waits for any unsolicited message (notification, or a response with a null id) for which
+    /// `pred` holds, looking first at those already received.
+    pub fn wait_for_message(&mut self, pred: impl Fn(&Value) -> bool, timeout: Duration) -> Value {
+        self.drain();
+        if let Some(found) = self.notifications.iter().find(|m| pred(m)) {
+            return found.clone();
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let message = self.next_message(deadline, "a matching message");
+            let found = message.clone();
+            self.file(message);
+            if pred(&found) && self.notifications.last() == Some(&found) {
+                return found;
+            }
+        }
+    }
+
     /// Reads whatever arrived so far without blocking.
     pub fn drain(&mut self) {
         while let Ok(message) = self.incoming.try_recv() {
@@ -326,11 +344,7 @@ impl Drop for LspClient {
 }
 
 /// Reads framed messages from the server, answers its requests at once, forwards everything.
-fn read_messages(
-    stdout: impl Read,
-    sender: Sender<Value>,
-    stdin: Arc<Mutex<Option<ChildStdin>>>,
-) {
+fn read_messages(stdout: impl Read, sender: Sender<Value>, stdin: Arc<Mutex<Option<ChildStdin>>>) {
     let mut reader = BufReader::new(stdout);
     while let Some(message) = read_message(&mut reader) {
         if let (Some(id), Some(method)) = (message.get("id"), message.get("method")) {
@@ -343,7 +357,10 @@ fn read_messages(
                 }
                 _ => Value::Null,
             };
-            write_message(&stdin, &json!({"jsonrpc": "2.0", "id": id, "result": result}));
+            write_message(
+                &stdin,
+                &json!({"jsonrpc": "2.0", "id": id, "result": result}),
+            );
         }
         if sender.send(message).is_err() {
             return;
@@ -390,7 +407,9 @@ fn write_message(stdin: &Mutex<Option<ChildStdin>>, message: &Value) {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Deep-merges `patch` into `base` (objects merge, everything else replaces).
