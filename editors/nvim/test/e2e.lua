@@ -138,15 +138,27 @@ local function server_checks(client, bufnr)
     textDocument = { uri = vim.uri_from_bufnr(bufnr) },
     position = { line = line - 1, character = column - 1 },
   }
-  local err, hover = request(client, 'textDocument/hover', hover_params, bufnr)
-  local text = hover and hover_text(hover.contents) or ''
+  -- The workspace is indexed in the background after `initialized`: ask until the answer
+  -- knows the callee (or the wait runs out).
+  local err, text
+  wait_for(function()
+    local hover
+    err, hover = request(client, 'textDocument/hover', hover_params, bufnr)
+    text = type(hover) == 'table' and hover_text(hover.contents) or ''
+    if err or text:find('area(', 1, true) then
+      return true
+    end
+    sleep(200)
+  end)
   record('hover', err == nil and text:find('area(', 1, true) ~= nil, err and vim.inspect(err) or text)
 
   -- The status command, which also says whether a model is there.
   local status_err, status = request(client, 'workspace/executeCommand', { command = 'pith.status', arguments = {} }, bufnr)
   report.status = status
   record('status', status_err == nil and type(status) == 'table', status_err and vim.inspect(status_err) or vim.inspect(status))
-  local no_model = status_err ~= nil or has_no_model(status)
+  -- Only a status that answers and says so skips the model checks; a missing pith.status
+  -- fails them instead.
+  local no_model = status_err == nil and has_no_model(status)
 
   -- Code actions on a function.
   local def_line = find_line(bufnr, 'def describe')
@@ -164,8 +176,12 @@ local function server_checks(client, bufnr)
 
   -- :PithContext at the call site.
   vim.api.nvim_win_set_cursor(0, { line, column - 1 })
-  vim.cmd('PithContext')
-  local context_text = wait_for_output('context') or ''
+  local context_text = ''
+  wait_for(function()
+    vim.cmd('PithContext')
+    context_text = wait_for_output('context') or ''
+    return context_text:find('shapes.py', 1, true) or context_text:find('failed:', 1, true) or sleep(200)
+  end, math.min(timeout_ms, 10000))
   record('context', context_text:find('shapes.py', 1, true) ~= nil, context_text)
   vim.cmd('only')
 
@@ -175,6 +191,9 @@ local function server_checks(client, bufnr)
     io.stderr:write('\n!!! pith.status reports no model: SKIPPING the inline completion and :PithAsk checks !!!\n')
     record('inline_completion', true, 'skipped: pith.status reports no model', true)
     record('inline_completion_accept', true, 'skipped: pith.status reports no model', true)
+  elseif not client.server_capabilities.inlineCompletionProvider then
+    record('inline_completion', false, 'the server does not advertise inlineCompletionProvider')
+    record('inline_completion_accept', false, 'the server does not advertise inlineCompletionProvider')
   else
     local namespace = vim.api.nvim_create_namespace('nvim.lsp.inline_completion')
     vim.api.nvim_win_set_cursor(0, { body_line + 1, 0 })
