@@ -441,10 +441,15 @@ fn find_nvim() -> Option<PathBuf> {
     locate()
 }
 
-/// The fixture workspace: a tiny Python project whose `app.py` calls into `shapes.py` and has an
-/// empty function body to complete.
+/// The fixture workspace: the server's `tests/fixtures/workspace` (non-ASCII names, a syntax
+/// error, a binary file) when it is there, plus this test's own `report.py`, which calls into
+/// `shapes.py` and has an empty function body to complete.
 fn fixture_workspace() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
+    let shared = repo().join("tests/fixtures/workspace");
+    if shared.is_dir() {
+        copy_tree(&shared, dir.path());
+    }
     let files = [
         (
             "pyproject.toml",
@@ -455,7 +460,7 @@ fn fixture_workspace() -> tempfile::TempDir {
             "\"\"\"Shapes and their areas.\"\"\"\nimport math\n\n\nclass Circle:\n    \"\"\"A circle given by its radius.\"\"\"\n\n    def __init__(self, radius: float) -> None:\n        self.radius = radius\n\n\nclass Square:\n    \"\"\"A square given by its side.\"\"\"\n\n    def __init__(self, side: float) -> None:\n        self.side = side\n\n\ndef area(shape) -> float:\n    \"\"\"The area of a circle or a square.\"\"\"\n    if isinstance(shape, Circle):\n        return math.pi * shape.radius**2\n    return shape.side**2\n",
         ),
         (
-            "app.py",
+            "report.py",
             "\"\"\"A small report over shapes.\"\"\"\nfrom shapes import Circle, Square, area\n\n\ndef describe(shape) -> str:\n    \"\"\"One line naming the shape and its area.\"\"\"\n    return f\"{type(shape).__name__} with area {area(shape):.2f}\"\n\n\ndef total_area(shapes: list) -> float:\n    pass\n",
         ),
     ];
@@ -463,6 +468,19 @@ fn fixture_workspace() -> tempfile::TempDir {
         std::fs::write(dir.path().join(name), text).expect("write fixture");
     }
     dir
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).expect("read fixture dir") {
+        let entry = entry.expect("fixture entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            std::fs::create_dir_all(&target).expect("create fixture dir");
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy fixture file");
+        }
+    }
 }
 
 struct Check {

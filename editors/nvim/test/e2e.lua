@@ -294,12 +294,12 @@ body = function()
       and lspconfig_ok
       and type(lspconfig_def.default_config) == 'table'
       and vim.deep_equal(lspconfig_def.default_config.filetypes, { 'python', 'rust' })
-      and lspconfig_def.default_config.root_dir(workspace .. '/app.py') == workspace,
+      and lspconfig_def.default_config.root_dir(workspace .. '/report.py') == workspace,
     lspconfig_ok and vim.inspect(lspconfig_def.default_config.cmd) or tostring(lspconfig_def)
   )
 
   -- Attach to a real file of the workspace.
-  vim.cmd('edit ' .. vim.fn.fnameescape(workspace .. '/app.py'))
+  vim.cmd('edit ' .. vim.fn.fnameescape(workspace .. '/report.py'))
   local bufnr = vim.api.nvim_get_current_buf()
   local started = vim.uv.now()
   local attached = wait_for(function()

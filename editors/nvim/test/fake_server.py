@@ -31,7 +31,7 @@ RESULTS = {
 
 COMMANDS = {
     "pith.status": {"model": {"path": "fake.gguf", "loaded": True}, "index": {"state": "ready", "files": 2, "symbols": 7}},
-    "pith.ask": {"answer": "describe returns a line naming the shape.", "citations": [{"path": "app.py", "line": 5}]},
+    "pith.ask": {"answer": "describe returns a line naming the shape.", "citations": [{"path": "report.py", "line": 5}]},
     "pith.explain": "It adds up the areas.",
     "pith.memory.list": [],
     "pith.memory.clear": None,
