@@ -149,10 +149,23 @@ async function showContext(): Promise<void> {
   };
   try {
     const result = await withProgress('pith is gathering context…', () => running.sendRequest(CONTEXT_REQUEST, params));
-    await showMarkdown(renderContext(result, editor.document.languageId));
+    await showMarkdown(renderContext(relativePaths(result), editor.document.languageId));
   } catch (error) {
     void vscode.window.showErrorMessage(`pith: ${CONTEXT_REQUEST} failed: ${String(error)}`);
   }
+}
+
+/** The snippets' paths relative to the workspace (pith sends absolute ones). */
+function relativePaths(result: unknown): unknown {
+  const snippets = (result as { snippets?: { path?: string }[] } | null)?.snippets;
+  if (!Array.isArray(snippets)) {
+    return result;
+  }
+  return {
+    snippets: snippets.map((snippet) =>
+      typeof snippet.path === 'string' ? { ...snippet, path: vscode.workspace.asRelativePath(snippet.path) } : snippet,
+    ),
+  };
 }
 
 function updateStatus(status: unknown): void {

@@ -211,8 +211,10 @@ function M.render_context(result)
   end
   local lines = {}
   for _, snippet in ipairs(snippets) do
+    local path = snippet.path or (snippet.uri and vim.uri_to_fname(snippet.uri)) or '?'
     local header = ('## %s:%s-%s'):format(
-      snippet.path or snippet.uri or '?',
+      -- Relative to the working directory when inside it: shorter and still jumpable (gF).
+      path ~= '?' and vim.fn.fnamemodify(path, ':~:.') or path,
       -- startLine/endLine are 0-based LSP lines; people read 1-based ones.
       tonumber(snippet.startLine) and (snippet.startLine + 1) or '?',
       tonumber(snippet.endLine) and (snippet.endLine + 1) or '?'
