@@ -134,6 +134,19 @@ pub fn load_model(
     Ok((model, adapters))
 }
 
+/// The FIM layout of a model file, read from its vocabulary alone (no weights are loaded).
+pub fn vocab_fim_layout(path: &Path) -> Result<Option<FimLayout>, EngineError> {
+    gguf::inspect(path)?;
+    let params = LlamaModelParams::default().with_vocab_only(true);
+    let model = LlamaModel::load_from_file(backend()?, path, &params).map_err(|e| {
+        EngineError::BadModel {
+            path: path.display().to_string(),
+            reason: format!("llama.cpp could not read the vocabulary: {e}"),
+        }
+    })?;
+    Ok(FimLayout::detect(|t| is_special_token(&model, t)))
+}
+
 /// True when `text` is exactly one special (control) token of this model.
 fn is_special_token(model: &LlamaModel, text: &str) -> bool {
     let tokens = model.vocab().tokenize(text.as_bytes(), false, true);
