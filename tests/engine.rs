@@ -479,3 +479,65 @@ fn remote_server_down_or_malformed_is_a_remote_error() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A minimal GGUF: string metadata and one small F32 tensor.
+fn tiny_gguf(metadata: &[(&str, &str)]) -> Vec<u8> {
+    let string = |b: &mut Vec<u8>, s: &str| {
+        b.extend_from_slice(&(s.len() as u64).to_le_bytes());
+        b.extend_from_slice(s.as_bytes());
+    };
+    let mut b = b"GGUF".to_vec();
+    b.extend_from_slice(&3u32.to_le_bytes());
+    b.extend_from_slice(&1u64.to_le_bytes());
+    b.extend_from_slice(&(metadata.len() as u64).to_le_bytes());
+    for (key, value) in metadata {
+        string(&mut b, key);
+        b.extend_from_slice(&8u32.to_le_bytes());
+        string(&mut b, value);
+    }
+    string(&mut b, "w");
+    b.extend_from_slice(&1u32.to_le_bytes());
+    b.extend_from_slice(&4u64.to_le_bytes());
+    b.extend_from_slice(&0u32.to_le_bytes());
+    b.extend_from_slice(&0u64.to_le_bytes());
+    while b.len() % 32 != 0 {
+        b.push(0);
+    }
+    b.extend_from_slice(&[0u8; 16]);
+    b
+}
+
+#[test]
+fn lora_for_another_architecture_is_a_clear_error() {
+    let Some(model) = pith::engine::model::default_model_path().filter(|p| p.exists()) else {
+        eprintln!("*** SKIPPED: default model not installed ***");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let adapter = dir.path().join("llama-adapter.gguf");
+    std::fs::write(
+        &adapter,
+        tiny_gguf(&[
+            ("general.architecture", "llama"),
+            ("general.type", "adapter"),
+        ]),
+    )
+    .unwrap();
+    let settings = EngineSettings {
+        model: Some(model),
+        context_size: 256,
+        lora: vec![pith::engine::LoraSettings {
+            path: adapter,
+            scale: 1.0,
+        }],
+        ..EngineSettings::default()
+    };
+    let err = LlamaEngine::open(&settings)
+        .err()
+        .expect("the adapter is refused");
+    let text = err.to_string();
+    assert!(
+        text.contains("\"llama\"") && text.contains("\"qwen2\""),
+        "{text}"
+    );
+}
