@@ -1,4 +1,7 @@
 //! Model commands: `pith complete`, `chat`, `ask`, `model …`, `bench engine|complete`.
+// The CLI is the one place that writes results to stdout.
+#![allow(clippy::print_stdout)]
+
 use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -157,9 +160,52 @@ pub fn ask(_cli: &Cli, _args: &AskArgs) -> anyhow::Result<()> {
 }
 
 pub fn model(cli: &Cli, command: &ModelCommand) -> anyhow::Result<()> {
-    let _ = cli;
-    let _ = command;
-    anyhow::bail!("not yet")
+    match command {
+        ModelCommand::Install { source } => {
+            let path = engine::model::install(source.as_deref())?;
+            println!("{}", path.display());
+        }
+        ModelCommand::Info { path } => {
+            let path = match path.clone().or_else(|| cli.model.clone()) {
+                Some(path) => path,
+                None => engine::model::default_model_path()
+                    .filter(|p| p.exists())
+                    .ok_or(engine::EngineError::NoModel)?,
+            };
+            let info = engine::model::info(&path)?;
+            println!("path:            {}", info.path.display());
+            if let Some(name) = &info.name {
+                println!("name:            {name}");
+            }
+            println!("architecture:    {}", info.architecture);
+            println!(
+                "parameters:      {} ({:.2} B)",
+                info.parameters,
+                info.parameters as f64 / 1e9
+            );
+            println!("quantization:    {}", info.file_type);
+            match info.context_length {
+                Some(n) => println!("context length:  {n}"),
+                None => println!("context length:  unknown"),
+            }
+            println!("fim:             {}", info.fim.unwrap_or("none"));
+            println!(
+                "chat template:   {}",
+                if info.chat_template { "yes" } else { "no" }
+            );
+            println!(
+                "file size:       {} bytes ({:.1} MiB)",
+                info.file_size,
+                info.file_size as f64 / (1 << 20) as f64
+            );
+        }
+        ModelCommand::Path => {
+            let path = engine::model::default_model_path()
+                .context("cannot find a cache directory (set HOME or XDG_CACHE_HOME)")?;
+            println!("{}", path.display());
+        }
+    }
+    Ok(())
 }
 
 pub fn bench(cli: &Cli, command: &BenchCommand) -> anyhow::Result<()> {
@@ -169,8 +215,80 @@ pub fn bench(cli: &Cli, command: &BenchCommand) -> anyhow::Result<()> {
     }
 }
 
+/// Peak resident set size of this process in KiB (Linux), from `/proc/self/status`.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A Python file of about `functions` small functions, for prompt-heavy measurements.
+fn synthetic_source(functions: usize) -> String {
+    let mut text = String::from("import math\n\n");
+    for i in 0..functions {
+        text.push_str(&format!(
+            "def area_{i}(radius):\n    \"\"\"Area of circle number {i}.\"\"\"\n    return math.pi * radius ** 2 + {i}\n\n\n"
+        ));
+    }
+    text
+}
+
+/// Time to the first streamed text of a request, and its stats.
+fn time_to_first_token(
+    engine: &dyn Engine,
+    request: Request,
+) -> anyhow::Result<(Duration, engine::RequestStats)> {
+    let started = Instant::now();
+    let mut first = None;
+    let stats = run_blocking(engine, request, |_| {
+        first.get_or_insert_with(|| started.elapsed());
+    })?;
+    Ok((first.unwrap_or_else(|| started.elapsed()), stats))
+}
+
 fn bench_engine(cli: &Cli, threads: Option<usize>) -> anyhow::Result<()> {
-    let _ = (cli, threads, Instant::now(), Duration::ZERO);
-    let _ = EngineStatus::default();
-    anyhow::bail!("not yet")
+    let settings = EngineSettings {
+        threads,
+        ..engine_settings(cli)
+    };
+    let threads = threads.unwrap_or_else(engine::llama::physical_cores);
+    println!("threads: {threads}");
+    let raw = engine::llama::raw_bench(&settings, 512, 64, 3)?;
+    println!("pp512: {:.2} tokens/s", raw.pp_tokens_per_s);
+    println!("tg64:  {:.2} tokens/s", raw.tg_tokens_per_s);
+
+    let engine = engine::LlamaEngine::open(&settings)?;
+    let source = synthetic_source(40);
+    let fim = |prefix: String| Prompt::Fim {
+        repo: "bench".into(),
+        context: Vec::new(),
+        path: "bench.py".into(),
+        prefix,
+        suffix: String::new(),
+    };
+    let cold_prefix = format!("{source}def volume(radius):\n    ");
+    let warm_prefix = format!("{source}def volume(height):\n    ");
+    let (cold, cold_stats) =
+        time_to_first_token(&engine, request(fim(cold_prefix), 4, Slot::Completion))?;
+    let (warm, warm_stats) =
+        time_to_first_token(&engine, request(fim(warm_prefix), 4, Slot::Completion))?;
+    println!(
+        "ttft cold: {} ms ({} prompt tokens decoded)",
+        cold.as_millis(),
+        cold_stats.prompt_tokens - cold_stats.reused_tokens
+    );
+    println!(
+        "ttft warm: {} ms ({} of {} prompt tokens reused) = {:.1}% of cold",
+        warm.as_millis(),
+        warm_stats.reused_tokens,
+        warm_stats.prompt_tokens,
+        100.0 * warm.as_secs_f64() / cold.as_secs_f64().max(1e-9)
+    );
+    let status: EngineStatus = engine.status();
+    tracing::debug!(?status, "bench engine");
+    match peak_rss_kib() {
+        Some(kib) => println!("peak rss: {:.1} MiB", kib as f64 / 1024.0),
+        None => println!("peak rss: unknown"),
+    }
+    Ok(())
 }
