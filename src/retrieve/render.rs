@@ -34,23 +34,21 @@ pub fn pack(
         let file = &table.files[candidate.def.0];
         let symbol = &file.symbols[candidate.def.1];
         let (start, end) = (symbol.span.start_line, symbol.span.end_line + 1);
-        let overlaps = |full_only: bool| {
-            chosen.iter().any(|(s, full)| {
-                s.path == file.path
-                    && (!full_only || *full)
-                    && s.start_line < end
-                    && start < s.end_line.max(s.start_line + 1)
-            })
-        };
-        if overlaps(true)
-            || chosen
-                .iter()
-                .any(|(s, _)| s.path == file.path && s.start_line == start)
-        {
+        let same_file = |s: &Snippet| s.path == file.path;
+        // Inside a body already shown whole, or already shown: nothing to add.
+        let shown = chosen.iter().any(|(s, full)| {
+            same_file(s)
+                && (s.start_line == start || (*full && s.start_line <= start && end <= s.end_line))
+        });
+        if shown {
             continue;
         }
+        // Sharing lines with another snippet: only the condensed form, whose header does not.
+        let overlaps = chosen.iter().any(|(s, _)| {
+            same_file(s) && s.start_line < end && start < s.end_line.max(s.start_line + 1)
+        });
         let mut form = None;
-        if full_count < FULL_SLOTS && end - start <= FULL_MAX_LINES && !overlaps(false) {
+        if full_count < FULL_SLOTS && end - start <= FULL_MAX_LINES && !overlaps {
             let text = lines(&file.text, start, end);
             let tokens = count_tokens(&text);
             if tokens <= left / FULL_SHARE {
@@ -84,11 +82,7 @@ pub fn pack(
         ));
     }
     let mut out: Vec<Snippet> = chosen.into_iter().map(|(s, _)| s).collect();
-    out.sort_by(|a, b| {
-        a.path
-            .cmp(&b.path)
-            .then(a.start_line.cmp(&b.start_line))
-    });
+    out.sort_by(|a, b| a.path.cmp(&b.path).then(a.start_line.cmp(&b.start_line)));
     out
 }
 
@@ -126,16 +120,21 @@ fn condensed(file: &FileIndex, index: usize) -> (String, u32) {
     if file.lang == Lang::Python
         && let Some(next) = all.get(header_len)
     {
-        let trimmed = next.trim_start().trim_start_matches(['r', 'b', 'u', 'R', 'B', 'U']);
-        if trimmed.starts_with("\"\"\"") || trimmed.starts_with("'''") || trimmed.starts_with('"')
-        {
+        let trimmed = next
+            .trim_start()
+            .trim_start_matches(['r', 'b', 'u', 'R', 'B', 'U']);
+        if trimmed.starts_with("\"\"\"") || trimmed.starts_with("'''") || trimmed.starts_with('"') {
             out.push(next);
         }
     }
     let mut end = symbol.span.start_line + out.len() as u32;
     let is_container = matches!(
         symbol.kind,
-        SymbolKind::Class | SymbolKind::Trait | SymbolKind::Impl | SymbolKind::Struct | SymbolKind::Enum
+        SymbolKind::Class
+            | SymbolKind::Trait
+            | SymbolKind::Impl
+            | SymbolKind::Struct
+            | SymbolKind::Enum
     );
     if is_container {
         let mut members: Vec<&Symbol> = file
@@ -191,4 +190,88 @@ fn header_lines(lines: &[&str], lang: Lang, symbol: &Symbol) -> usize {
         }
     }
     1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::retrieve::extract::parse_file;
+    use expect_test::{Expect, expect};
+    use std::path::Path;
+
+    /// The condensed form of the symbol called `name` in `source`, with its line range.
+    fn check(path: &str, source: &str, name: &str, expect: Expect) {
+        let file = parse_file(Path::new(path), source).expect("supported language");
+        let index = file
+            .symbols
+            .iter()
+            .position(|s| s.name == name && s.kind != SymbolKind::Impl)
+            .expect("symbol");
+        let (text, end) = condensed(&file, index);
+        let start = file.symbols[index].span.start_line;
+        expect.assert_eq(&format!("{start}-{end}\n{text}"));
+    }
+
+    #[test]
+    fn python_function_keeps_header_and_first_doc_line() {
+        check(
+            "a.py",
+            "@cached\ndef get(url,\n        params=None):\n    \"\"\"Sends a GET request.\n\n    More.\n    \"\"\"\n    return request('get', url)\n",
+            "get",
+            expect![[r#"
+                1-4
+                def get(url,
+                        params=None):
+                    """Sends a GET request.
+            "#]],
+        );
+    }
+
+    #[test]
+    fn python_class_lists_member_headers() {
+        check(
+            "a.py",
+            "class Session(Base):\n    \"\"\"A session.\"\"\"\n\n    def __init__(self):\n        self.x = 1\n\n    def send(self, request, **kwargs):\n        return request\n",
+            "Session",
+            expect![[r#"
+                0-8
+                class Session(Base):
+                    """A session."""
+                    def __init__(self):
+                    def send(self, request, **kwargs):
+            "#]],
+        );
+    }
+
+    #[test]
+    fn rust_function_header_spans_where_clause() {
+        check(
+            "a.rs",
+            "pub fn from_reader<R, T>(rdr: R) -> Result<T>\nwhere\n    R: io::Read,\n{\n    todo()\n}\n",
+            "from_reader",
+            expect![[r#"
+                0-4
+                pub fn from_reader<R, T>(rdr: R) -> Result<T>
+                where
+                    R: io::Read,
+                {
+            "#]],
+        );
+    }
+
+    #[test]
+    fn short_rust_struct_is_kept_whole() {
+        check(
+            "a.rs",
+            "pub struct Position {\n    pub line: usize,\n    pub column: usize,\n}\n",
+            "Position",
+            expect![[r#"
+                0-4
+                pub struct Position {
+                    pub line: usize,
+                    pub column: usize,
+                }
+            "#]],
+        );
+    }
 }
