@@ -161,9 +161,9 @@ fn python_call_through_module_alias() {
         "from . import utils\n\ndef title(page):\n    $0\n    return utils.slugify(page.name)\n",
         1024,
         expect![[r#"
-            pkg/utils.py:0-1 imported-module | DEFAULT_TIMEOUT = 30
+            pkg/utils.py:0-1 module-item | DEFAULT_TIMEOUT = 30
             pkg/utils.py:3-6 module-member | def slugify(text):
-            pkg/utils.py:8-10 imported-module | def to_key_val_list(value):
+            pkg/utils.py:8-10 module-item | def to_key_val_list(value):
         "#]],
     );
 }
@@ -304,6 +304,9 @@ fn rust_written_out_module_path() {
         "fn parse(text: &str) -> u32 {\n    $0\n    super::de::from_str(text).unwrap_or(0)\n}\n",
         1024,
         expect![[r#"
+            src/de.rs:4-7 module-item | pub struct Deserializer<R> {
+            src/de.rs:9-10 type-member | pub fn new(read: R) -> Self {
+            src/de.rs:13-14 type-member | pub fn end(&mut self) -> Result<()> {
             src/de.rs:19-22 module-member | pub fn from_str(s: &str) -> Result<u32> {
         "#]],
     );

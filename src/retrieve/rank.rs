@@ -352,6 +352,8 @@ pub fn candidates(
 
     let mut names: Vec<(&str, &NameUse)> = uses.iter().map(|(n, u)| (*n, u)).collect();
     names.sort_by(|a, b| a.0.cmp(b.0));
+    // Modules the focus function names in paths (`ser::to_writer`): their other items too.
+    let mut path_modules: Vec<usize> = Vec::new();
     for (name, usage) in names {
         let base = usage.best * (1.0 + 0.15 * (usage.count as f32).ln());
         let spec = specificity(name);
@@ -367,6 +369,9 @@ pub fn candidates(
                 // A path written out in the code (`super::ser::f`, `crate::de::g`).
                 None => table.modules_named(q).to_vec(),
             };
+            if usage.best >= FUNCTION_WEIGHT && module_files.len() <= 2 {
+                path_modules.extend(module_files.iter().copied());
+            }
             for file in module_files {
                 for def in table.member_of_module(file, name) {
                     scores.add(def, base * QUALIFIED_ROUTE, "module-member");
@@ -417,6 +422,7 @@ pub fn candidates(
     let mut imported: Vec<(&&str, &Binding)> = bound.iter().collect();
     imported.sort_by(|a, b| a.0.cmp(b.0));
     let mut whole_modules: Vec<usize> = globs.iter().copied().collect();
+    whole_modules.extend(path_modules);
     for (name, binding) in imported {
         match binding {
             Binding::Defs(defs) if !uses.contains_key(*name) => {
@@ -438,7 +444,7 @@ pub fn candidates(
                 scores.add(
                     (file, index),
                     MODULE_MEMBER * specificity(&symbol.name),
-                    "imported-module",
+                    "module-item",
                 );
             }
         }
