@@ -87,13 +87,19 @@ fn run_batch(root: &Path, batch: &Path, budget: usize) -> anyhow::Result<()> {
         "indexed"
     );
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut latencies: Vec<f64> = Vec::new();
     for (number, line) in std::io::BufReader::new(input).lines().enumerate() {
         let line = line.with_context(|| format!("cannot read {}", batch.display()))?;
         if line.trim().is_empty() {
             continue;
         }
         let reply = match serde_json::from_str::<BatchQuery>(&line) {
-            Ok(query) => answer(&table, &root, &query, budget),
+            Ok(query) => {
+                let started = std::time::Instant::now();
+                let reply = answer(&table, &root, &query, budget);
+                latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+                reply
+            }
             Err(error) => {
                 tracing::warn!("query line {}: {error}", number + 1);
                 let id = serde_json::from_str::<serde_json::Value>(&line)
@@ -106,6 +112,15 @@ fn run_batch(root: &Path, batch: &Path, budget: usize) -> anyhow::Result<()> {
         writeln!(out, "{reply}")?;
     }
     out.flush()?;
+    latencies.sort_by(f64::total_cmp);
+    if let Some(max) = latencies.last() {
+        let mean = latencies.iter().sum::<f64>() / latencies.len() as f64;
+        let p95 = latencies[(latencies.len() * 95 / 100).min(latencies.len() - 1)];
+        tracing::info!(
+            queries = latencies.len(),
+            "retrieval per query: mean {mean:.2} ms, p95 {p95:.2} ms, max {max:.2} ms"
+        );
+    }
     Ok(())
 }
 
