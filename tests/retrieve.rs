@@ -516,3 +516,30 @@ fn recent_files_break_ties() {
     let one = fixture.dir.path().join("a/one.py");
     assert_eq!(top(std::slice::from_ref(&one)), one);
 }
+
+#[test]
+fn retrieve_reads_the_workspace_index() {
+    // The LSP path: the live index holds the workspace, the buffer comes from the editor.
+    let fixture = workspace(&rust_files());
+    let index = pith::index::WorkspaceIndex::new(
+        vec![fixture.dir.path().to_path_buf()],
+        Default::default(),
+    );
+    for (path, text) in rust_files() {
+        index.update_file(&fixture.dir.path().join(path), text);
+    }
+    let path = fixture.dir.path().join("src/value.rs");
+    let text = "use crate::from_str;\n\npub fn parse(text: &str) -> u32 {\n    from_str(text).unwrap_or(0)\n}\n";
+    let query = Query {
+        path: &path,
+        text,
+        cursor: text.find("from_str(text)").unwrap_or(0),
+        budget_tokens: 1024,
+        recent: &[],
+    };
+    let snippets = pith::retrieve::retrieve(&index, &query, &estimate_tokens);
+    expect![[r#"
+        src/de.rs:19-22 import | pub fn from_str(s: &str) -> Result<u32> {
+    "#]]
+    .assert_eq(&fixture.render(&snippets));
+}
