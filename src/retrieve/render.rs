@@ -10,7 +10,7 @@ use crate::lang::Lang;
 /// How many candidates may be shown whole.
 const FULL_SLOTS: usize = 2;
 /// A whole body may take at most this share of what is left of the budget.
-const FULL_SHARE: usize = 4;
+const FULL_SHARE: usize = 8;
 /// Lines of a whole body, at most.
 const FULL_MAX_LINES: u32 = 60;
 /// Member headers listed under a condensed class/trait.
@@ -51,7 +51,7 @@ pub fn pack(
         if full_count < FULL_SLOTS && end - start <= FULL_MAX_LINES && !overlaps {
             let text = lines(&file.text, start, end);
             let tokens = count_tokens(&text);
-            if tokens <= left / FULL_SHARE {
+            if tokens <= (budget / FULL_SHARE).min(left) {
                 form = Some((text, end, tokens, true));
             }
         }
