@@ -542,4 +542,15 @@ fn retrieve_reads_the_workspace_index() {
         src/de.rs:19-22 import | pub fn from_str(s: &str) -> Result<u32> {
     "#]]
     .assert_eq(&fixture.render(&snippets));
+
+    // An edit elsewhere reaches the next retrieval (the derived table is not stale).
+    index.update_file(
+        &fixture.dir.path().join("src/de.rs"),
+        &RS_DE.replace(
+            "pub fn from_str(s: &str)",
+            "pub fn from_str(s: &str, strict: bool)",
+        ),
+    );
+    let snippets = pith::retrieve::retrieve(&index, &query, &estimate_tokens);
+    assert!(snippets[0].text.contains("strict: bool"), "{snippets:?}");
 }

@@ -28,6 +28,7 @@
 //! one function the context is byte-identical and the engine reuses its KV-cache prefix.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use crate::index::WorkspaceIndex;
 
@@ -74,8 +75,35 @@ pub fn retrieve(
     query: &Query<'_>,
     count_tokens: &dyn Fn(&str) -> usize,
 ) -> Vec<Snippet> {
-    let table = SymbolTable::new(index.files());
+    let table = table_for(index);
     retrieve_in(&table, query, count_tokens)
+}
+
+/// The table of `index`, rebuilt only when the index's files changed since the last call
+/// (keystrokes in one buffer do not change the index; saves and rescans do). The key is a
+/// fingerprint of every file's path and content hash, so two indexes never share a table.
+fn table_for(index: &WorkspaceIndex) -> Arc<SymbolTable> {
+    use std::hash::{Hash, Hasher};
+    static CACHE: Mutex<Option<(u64, usize, Arc<SymbolTable>)>> = Mutex::new(None);
+    let files = index.files();
+    let fingerprint = files.iter().fold(0u64, |sum, file| {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        file.path.hash(&mut hasher);
+        file.content_hash.hash(&mut hasher);
+        sum.wrapping_add(hasher.finish())
+    });
+    let mut cache = CACHE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((seen, count, table)) = cache.as_ref()
+        && *seen == fingerprint
+        && *count == files.len()
+    {
+        return table.clone();
+    }
+    let table = Arc::new(SymbolTable::new(files));
+    *cache = Some((fingerprint, table.files.len(), table.clone()));
+    table
 }
 
 /// [`retrieve`] over a prepared [`SymbolTable`] (build it once for many queries).
@@ -115,7 +143,7 @@ pub fn scan(root: &Path) -> SymbolTable {
             if text.len() > 1 << 20 {
                 return None;
             }
-            extract::parse_file(path, &text).map(std::sync::Arc::new)
+            extract::parse_file(path, &text).map(Arc::new)
         })
         .collect();
     SymbolTable::new(files)
