@@ -305,7 +305,7 @@ fn rust_written_out_module_path() {
         1024,
         expect![[r#"
             src/de.rs:4-7 module-item | pub struct Deserializer<R> {
-            src/de.rs:9-10 type-member | pub fn new(read: R) -> Self {
+            src/de.rs:9-12 type-member | pub fn new(read: R) -> Self {
             src/de.rs:13-14 type-member | pub fn end(&mut self) -> Result<()> {
             src/de.rs:19-22 module-member | pub fn from_str(s: &str) -> Result<u32> {
         "#]],

@@ -22,11 +22,12 @@ pub fn run(args: &super::ContextArgs) -> anyhow::Result<()> {
     let Some(file) = &position.file else {
         anyhow::bail!("give a FILE with --line/--character, or --root ROOT --batch QUERIES.jsonl");
     };
-    let file = std::path::absolute(file).with_context(|| format!("{}", file.display()))?;
+    let file =
+        std::fs::canonicalize(file).with_context(|| format!("cannot read {}", file.display()))?;
     let text = std::fs::read_to_string(&file)
         .with_context(|| format!("cannot read {}", file.display()))?;
     let root = match &position.root {
-        Some(root) => std::path::absolute(root)?,
+        Some(root) => std::fs::canonicalize(root).or_else(|_| std::path::absolute(root))?,
         None => find_root(&file),
     };
     let table = retrieve::scan(&root);
@@ -76,7 +77,8 @@ struct BatchQuery {
 }
 
 fn run_batch(root: &Path, batch: &Path, budget: usize) -> anyhow::Result<()> {
-    let root = std::path::absolute(root)?;
+    // The index keeps canonical paths; queries must name files the same way.
+    let root = std::fs::canonicalize(root).or_else(|_| std::path::absolute(root))?;
     let input =
         std::fs::File::open(batch).with_context(|| format!("cannot open {}", batch.display()))?;
     let started = std::time::Instant::now();

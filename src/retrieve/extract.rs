@@ -50,7 +50,7 @@ pub fn parse_file(path: &Path, text: &str) -> Option<FileIndex> {
     };
     extractor.visit(tree.root_node(), None, false);
     if extractor.parse_errors > 0 {
-        extractor.recover_definitions();
+        recover_definitions(text, lang, &mut extractor.symbols);
     }
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     text.hash(&mut hasher);
@@ -64,6 +64,119 @@ pub fn parse_file(path: &Path, text: &str) -> Option<FileIndex> {
         references: extractor.references,
         parse_errors: extractor.parse_errors,
     })
+}
+
+/// `file` with the definitions its syntax errors hid (see [`recover_definitions`]) added; the
+/// same `Arc` when it parsed cleanly.
+pub fn with_recovered_definitions(file: Arc<FileIndex>) -> Arc<FileIndex> {
+    if file.parse_errors == 0 {
+        return file;
+    }
+    let mut symbols = file.symbols.clone();
+    recover_definitions(&file.text, file.lang, &mut symbols);
+    if symbols.len() == file.symbols.len() {
+        return file;
+    }
+    Arc::new(FileIndex {
+        symbols,
+        ..(*file).clone()
+    })
+}
+
+/// After a syntax error, tree-sitter may swallow the definitions that follow it into an
+/// ERROR node. Lines that plainly open a definition (`def f(`, `pub fn f`, `struct S`) and
+/// that the tree missed are added with a span found from indentation, so a file broken
+/// mid-edit still lists what it defines.
+fn recover_definitions(src: &str, lang: Lang, symbols: &mut Vec<Symbol>) {
+    let known: std::collections::HashSet<u32> =
+        symbols.iter().map(|s| s.name_span.start_line).collect();
+    let lines: Vec<&str> = src.split('\n').collect();
+    let mut offsets = Vec::with_capacity(lines.len());
+    let mut offset = 0;
+    for line in &lines {
+        offsets.push(offset);
+        offset += line.len() + 1;
+    }
+    let indent_of = |line: &str| line.len() - line.trim_start().len();
+    for (number, line) in lines.iter().enumerate() {
+        if known.contains(&(number as u32)) {
+            continue;
+        }
+        let Some((kind, name, name_col)) = definition_line(line, lang) else {
+            continue;
+        };
+        let indent = indent_of(line);
+        let mut end = number;
+        for (later, text) in lines.iter().enumerate().skip(number + 1).take(400) {
+            if text.trim().is_empty() {
+                continue;
+            }
+            let later_indent = indent_of(text);
+            match lang {
+                Lang::Python if later_indent <= indent => break,
+                Lang::Rust if later_indent <= indent => {
+                    if text.trim_start().starts_with('}') {
+                        end = later;
+                    }
+                    break;
+                }
+                _ => end = later,
+            }
+        }
+        if lang == Lang::Rust && line.trim_end().ends_with(';') {
+            end = number;
+        }
+        let parent = match lang {
+            Lang::Python if indent > 0 => symbols
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| {
+                    s.kind == SymbolKind::Class
+                        && (s.span.start_line as usize) < number
+                        && (s.span.start_col as usize) < indent
+                })
+                .max_by_key(|(_, s)| s.span.start_line)
+                .map(|(i, _)| i),
+            _ => None,
+        };
+        let kind = match (kind, parent) {
+            (SymbolKind::Function, Some(_)) => SymbolKind::Method,
+            (kind, _) => kind,
+        };
+        let start_byte = offsets[number] + indent;
+        let end_byte = offsets[end] + lines[end].len();
+        let name_start = offsets[number] + name_col;
+        let container = parent.map(|p| symbols[p].name.clone());
+        let qualified_name = match &container {
+            Some(c) => format!("{c}.{name}"),
+            None => name.clone(),
+        };
+        symbols.push(Symbol {
+            name: name.clone(),
+            kind,
+            container,
+            qualified_name,
+            span: Span {
+                start_byte,
+                end_byte,
+                start_line: number as u32,
+                start_col: indent as u32,
+                end_line: end as u32,
+                end_col: lines[end].len() as u32,
+            },
+            name_span: Span {
+                start_byte: name_start,
+                end_byte: name_start + name.len(),
+                start_line: number as u32,
+                start_col: name_col as u32,
+                end_line: number as u32,
+                end_col: (name_col + name.len()) as u32,
+            },
+            signature: line.split_whitespace().collect::<Vec<_>>().join(" "),
+            doc: None,
+            parent,
+        });
+    }
 }
 
 fn span_of(node: Node<'_>) -> Span {
@@ -299,106 +412,6 @@ impl<'s> Extractor<'s> {
         }
         lines.reverse();
         Some(lines.join("\n"))
-    }
-
-    /// After a syntax error, tree-sitter may swallow the definitions that follow it into an
-    /// ERROR node. Lines that plainly open a definition (`def f(`, `pub fn f`, `struct S`) and
-    /// that the tree missed are added with a span found from indentation, so a file broken
-    /// mid-edit still lists what it defines.
-    fn recover_definitions(&mut self) {
-        let known: std::collections::HashSet<u32> = self
-            .symbols
-            .iter()
-            .map(|s| s.name_span.start_line)
-            .collect();
-        let lines: Vec<&str> = self.src.split('\n').collect();
-        let mut offsets = Vec::with_capacity(lines.len());
-        let mut offset = 0;
-        for line in &lines {
-            offsets.push(offset);
-            offset += line.len() + 1;
-        }
-        let indent_of = |line: &str| line.len() - line.trim_start().len();
-        for (number, line) in lines.iter().enumerate() {
-            if known.contains(&(number as u32)) {
-                continue;
-            }
-            let Some((kind, name, name_col)) = definition_line(line, self.lang) else {
-                continue;
-            };
-            let indent = indent_of(line);
-            let mut end = number;
-            for (later, text) in lines.iter().enumerate().skip(number + 1).take(400) {
-                if text.trim().is_empty() {
-                    continue;
-                }
-                let later_indent = indent_of(text);
-                match self.lang {
-                    Lang::Python if later_indent <= indent => break,
-                    Lang::Rust if later_indent <= indent => {
-                        if text.trim_start().starts_with('}') {
-                            end = later;
-                        }
-                        break;
-                    }
-                    _ => end = later,
-                }
-            }
-            if self.lang == Lang::Rust && line.trim_end().ends_with(';') {
-                end = number;
-            }
-            let parent = match self.lang {
-                Lang::Python if indent > 0 => self
-                    .symbols
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, s)| {
-                        s.kind == SymbolKind::Class
-                            && (s.span.start_line as usize) < number
-                            && (s.span.start_col as usize) < indent
-                    })
-                    .max_by_key(|(_, s)| s.span.start_line)
-                    .map(|(i, _)| i),
-                _ => None,
-            };
-            let kind = match (kind, parent) {
-                (SymbolKind::Function, Some(_)) => SymbolKind::Method,
-                (kind, _) => kind,
-            };
-            let start_byte = offsets[number] + indent;
-            let end_byte = offsets[end] + lines[end].len();
-            let name_start = offsets[number] + name_col;
-            let container = parent.map(|p| self.symbols[p].name.clone());
-            let qualified_name = match &container {
-                Some(c) => format!("{c}.{name}"),
-                None => name.clone(),
-            };
-            self.symbols.push(Symbol {
-                name: name.clone(),
-                kind,
-                container,
-                qualified_name,
-                span: Span {
-                    start_byte,
-                    end_byte,
-                    start_line: number as u32,
-                    start_col: indent as u32,
-                    end_line: end as u32,
-                    end_col: lines[end].len() as u32,
-                },
-                name_span: Span {
-                    start_byte: name_start,
-                    end_byte: name_start + name.len(),
-                    start_line: number as u32,
-                    start_col: name_col as u32,
-                    end_line: number as u32,
-                    end_col: (name_col + name.len()) as u32,
-                },
-                signature: line.split_whitespace().collect::<Vec<_>>().join(" "),
-                doc: None,
-                parent,
-            });
-        }
     }
 
     fn python_import(&mut self, node: Node<'_>) {

@@ -30,7 +30,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crate::index::WorkspaceIndex;
+use std::sync::atomic::AtomicBool;
+
+use crate::index::{IndexOptions, WorkspaceIndex};
 
 pub mod extract;
 mod rank;
@@ -101,7 +103,8 @@ fn table_for(index: &WorkspaceIndex) -> Arc<SymbolTable> {
     {
         return table.clone();
     }
-    let table = Arc::new(SymbolTable::new(files));
+    drop(files);
+    let table = Arc::new(table_of(index));
     *cache = Some((fingerprint, table.files.len(), table.clone()));
     table
 }
@@ -125,26 +128,20 @@ pub fn retrieve_in(
     render::pack(table, &candidates, query.budget_tokens, count_tokens)
 }
 
-/// Parses every Python and Rust file under `root` (gitignore rules apply) into a table. A
-/// stand-in for `WorkspaceIndex::scan` for the batch CLI; unreadable files are skipped.
+/// Indexes `root` with the workspace index's scan (its ignore rules and size limits) and builds
+/// the retrieval table from it, with definitions hidden by syntax errors recovered.
 pub fn scan(root: &Path) -> SymbolTable {
-    use rayon::prelude::*;
-    let paths: Vec<PathBuf> = ignore::WalkBuilder::new(root)
-        .build()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_some_and(|t| t.is_file()))
-        .map(|e| e.into_path())
-        .filter(|p| crate::lang::Lang::from_path(p).is_some())
-        .collect();
-    let files = paths
-        .par_iter()
-        .filter_map(|path| {
-            let text = std::fs::read_to_string(path).ok()?;
-            if text.len() > 1 << 20 {
-                return None;
-            }
-            extract::parse_file(path, &text).map(Arc::new)
-        })
+    let index = WorkspaceIndex::new(vec![root.to_path_buf()], IndexOptions::default());
+    let summary = index.scan(&|_, _| {}, &AtomicBool::new(false));
+    tracing::debug!(files = summary.files, "scanned");
+    table_of(&index)
+}
+
+fn table_of(index: &WorkspaceIndex) -> SymbolTable {
+    let files = index
+        .files()
+        .into_iter()
+        .map(extract::with_recovered_definitions)
         .collect();
     SymbolTable::new(files)
 }

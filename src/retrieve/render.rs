@@ -47,8 +47,12 @@ pub fn pack(
         let overlaps = chosen.iter().any(|(s, _)| {
             same_file(s) && s.start_line < end && start < s.end_line.max(s.start_line + 1)
         });
+        let (short, short_end) = condensed(file, candidate.def.1);
         let mut form = None;
-        if full_count < FULL_SLOTS && end - start <= FULL_MAX_LINES && !overlaps {
+        // A definition whose condensed form is already all of it does not use a whole-body slot.
+        let whole_is_longer = short_end < end || short.lines().count() < (end - start) as usize;
+        if full_count < FULL_SLOTS && whole_is_longer && end - start <= FULL_MAX_LINES && !overlaps
+        {
             let text = lines(&file.text, start, end);
             let tokens = count_tokens(&text);
             if tokens <= (budget / FULL_SHARE).min(left) {
@@ -56,10 +60,9 @@ pub fn pack(
             }
         }
         if form.is_none() {
-            let (text, end) = condensed(file, candidate.def.1);
-            let tokens = count_tokens(&text);
+            let tokens = count_tokens(&short);
             if tokens <= left {
-                form = Some((text, end, tokens, false));
+                form = Some((short, short_end, tokens, false));
             }
         }
         let Some((text, end_line, tokens, full)) = form else {

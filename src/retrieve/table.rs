@@ -74,7 +74,17 @@ impl SymbolTable {
             }
             module_of.push(module);
             for (index, symbol) in file.symbols.iter().enumerate() {
-                if matches!(symbol.kind, SymbolKind::Impl | SymbolKind::Module) {
+                // Fields and enum variants are shown through their type's definition.
+                let in_enum = symbol
+                    .parent
+                    .and_then(|p| file.symbols.get(p))
+                    .is_some_and(|p| p.kind == SymbolKind::Enum);
+                if in_enum
+                    || matches!(
+                        symbol.kind,
+                        SymbolKind::Impl | SymbolKind::Module | SymbolKind::Field
+                    )
+                {
                     continue;
                 }
                 table
