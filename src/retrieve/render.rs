@@ -53,7 +53,7 @@ pub fn pack(
         let whole_is_longer = short_end < end || short.lines().count() < (end - start) as usize;
         if full_count < FULL_SLOTS && whole_is_longer && end - start <= FULL_MAX_LINES && !overlaps
         {
-            let text = lines(&file.text, start, end);
+            let text = join(&symbol_lines(file, symbol));
             let tokens = count_tokens(&text);
             if tokens <= (budget / FULL_SHARE).min(left) {
                 form = Some((text, end, tokens, true));
@@ -89,18 +89,21 @@ pub fn pack(
     out
 }
 
-/// Lines `start..end` of `text`, each ending in a newline.
-fn lines(text: &str, start: u32, end: u32) -> String {
-    let mut out = String::new();
-    for line in text
+/// The whole lines the symbol's span covers, found from its byte span (no scan of the file).
+fn symbol_lines<'f>(file: &'f FileIndex, symbol: &Symbol) -> Vec<&'f str> {
+    let text: &str = &file.text;
+    let span = symbol.span;
+    let begin = span.start_byte.saturating_sub(span.start_col as usize);
+    let finish = text
+        .get(span.end_byte..)
+        .and_then(|rest| rest.find('\n'))
+        .map(|i| span.end_byte + i)
+        .unwrap_or(text.len());
+    text.get(begin..finish)
+        .unwrap_or("")
         .split('\n')
-        .skip(start as usize)
-        .take((end - start) as usize)
-    {
-        out.push_str(line.strip_suffix('\r').unwrap_or(line));
-        out.push('\n');
-    }
-    out
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .collect()
 }
 
 /// The definition's header lines (up to its body), the first docstring line for Python, and
@@ -108,13 +111,7 @@ fn lines(text: &str, start: u32, end: u32) -> String {
 /// end line it stands for.
 fn condensed(file: &FileIndex, index: usize) -> (String, u32) {
     let symbol = &file.symbols[index];
-    let all: Vec<&str> = file
-        .text
-        .split('\n')
-        .skip(symbol.span.start_line as usize)
-        .take((symbol.span.end_line - symbol.span.start_line + 1) as usize)
-        .map(|l| l.strip_suffix('\r').unwrap_or(l))
-        .collect();
+    let all = symbol_lines(file, symbol);
     if matches!(symbol.kind, SymbolKind::Struct | SymbolKind::Enum) && all.len() <= 12 {
         return (join(&all), symbol.span.end_line + 1);
     }
