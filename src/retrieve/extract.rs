@@ -1,9 +1,8 @@
-//! A self-contained tree-sitter extractor producing [`FileIndex`] values for Python and Rust.
-//!
-//! Retrieval needs the buffer parsed from the editor's text (never the disk copy), and the eval
-//! CLI needs a whole-tree scan. Until the index issue's `lang` extraction and
-//! `WorkspaceIndex::scan` land, this module does both; it fills the same data model, so
-//! swapping it for the index's parser is a one-line change at each call site.
+//! The buffer's own parse for retrieval: a tree-sitter pass over the editor's text that keeps
+//! *every* occurrence of every identifier (the index keeps one per definition), which location
+//! weights, qualifiers (`mod.f`, `Type::f`) and local-binding detection need; and the recovery
+//! of definitions that a syntax error hid from the tree, applied to the buffer and to indexed
+//! files alike. It fills the index's data model (`FileIndex`).
 
 use std::cell::RefCell;
 use std::hash::{Hash, Hasher};

@@ -3,8 +3,9 @@
 //! `__init__.py` and relative imports; Rust `crate::`/`super::`/`self::` paths, `mod.rs`, and
 //! re-exports followed a few hops).
 //!
-//! Built once per batch by the CLI, or per call from a `WorkspaceIndex`. Resolution lives here
-//! rather than in `index/` because the index issue's resolver has not landed yet.
+//! Built once per batch by the CLI, or from a `WorkspaceIndex` when its files change. The
+//! resolution here was written before `index/resolve.rs` landed; it differs in returning the
+//! binding kind (module, definitions, glob) that ranking needs. Merging the two is future work.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path};
