@@ -438,7 +438,13 @@ pub fn candidates(
     whole_modules.dedup();
     for file in whole_modules {
         for (index, symbol) in table.files[file].symbols.iter().enumerate() {
-            if symbol.parent.is_none()
+            // Only what another module can name: `pub` items in Rust, no `_private` in Python.
+            let visible = match table.files[file].lang {
+                Lang::Rust => symbol.signature.starts_with("pub"),
+                Lang::Python => !symbol.name.starts_with('_'),
+            };
+            if visible
+                && symbol.parent.is_none()
                 && !matches!(symbol.kind, SymbolKind::Impl | SymbolKind::Module)
             {
                 scores.add(
