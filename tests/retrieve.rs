@@ -554,3 +554,43 @@ fn retrieve_reads_the_workspace_index() {
     let snippets = pith::retrieve::retrieve(&index, &query, &estimate_tokens);
     assert!(snippets[0].text.contains("strict: bool"), "{snippets:?}");
 }
+
+#[test]
+fn module_items_are_only_what_the_module_exports() {
+    check(
+        &[
+            ("pkg/__init__.py", ""),
+            (
+                "pkg/helpers.py",
+                "def _internal(x):\n    return x\n\n\ndef public(x):\n    return _internal(x)\n",
+            ),
+            ("src/lib.rs", "mod ser;\n"),
+            (
+                "src/ser.rs",
+                "const HIDDEN: u8 = 1;\n\npub fn to_writer(w: u8) -> u8 {\n    w + HIDDEN\n}\n",
+            ),
+        ],
+        "pkg/main.py",
+        "from . import helpers\n\ndef run():\n    $0\n",
+        1024,
+        expect![[r#"
+            pkg/helpers.py:4-6 module-item | def public(x):
+        "#]],
+    );
+    check(
+        &[
+            ("src/lib.rs", "mod ser;\nmod value;\n"),
+            (
+                "src/ser.rs",
+                "const HIDDEN: u8 = 1;\n\npub fn to_writer(w: u8) -> u8 {\n    w + HIDDEN\n}\n\npub fn to_string(w: u8) -> u8 {\n    w\n}\n",
+            ),
+        ],
+        "src/value.rs",
+        "fn show(v: u8) -> u8 {\n    $0\n    super::ser::to_string(v)\n}\n",
+        1024,
+        expect![[r#"
+            src/ser.rs:2-5 module-item | pub fn to_writer(w: u8) -> u8 {
+            src/ser.rs:6-9 module-member | pub fn to_string(w: u8) -> u8 {
+        "#]],
+    );
+}
