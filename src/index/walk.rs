@@ -71,6 +71,8 @@ pub struct ScanSummary {
     /// Bytes of text indexed.
     pub bytes: u64,
     pub symbols_by_kind: BTreeMap<SymbolKind, usize>,
+    pub imports: usize,
+    pub references: usize,
     /// ERROR/MISSING nodes, summed over all files.
     pub parse_errors: usize,
     /// Files with at least one parse error.
@@ -205,6 +207,8 @@ impl WorkspaceIndex {
                         summary.files += 1;
                         summary.bytes += stats.bytes;
                         summary.parse_errors += stats.parse_errors;
+                        summary.imports += stats.imports;
+                        summary.references += stats.references;
                         summary.files_with_errors += usize::from(stats.parse_errors > 0);
                         for kind in stats.kinds {
                             *summary.symbols_by_kind.entry(kind).or_insert(0) += 1;
@@ -230,6 +234,8 @@ impl WorkspaceIndex {
         Ok(FileStats {
             bytes: text.len() as u64,
             parse_errors: file.parse_errors,
+            imports: file.imports.len(),
+            references: file.references.len(),
             kinds: file.symbols.iter().map(|symbol| symbol.kind).collect(),
         })
     }
@@ -238,5 +244,7 @@ impl WorkspaceIndex {
 struct FileStats {
     bytes: u64,
     parse_errors: usize,
+    imports: usize,
+    references: usize,
     kinds: Vec<SymbolKind>,
 }
