@@ -3,8 +3,9 @@
 //! `__init__.py` and relative imports; Rust `crate::`/`super::`/`self::` paths, `mod.rs`, and
 //! re-exports followed a few hops).
 //!
-//! Built once per batch by the CLI, or per call from a `WorkspaceIndex`. Resolution lives here
-//! rather than in `index/` because the index issue's resolver has not landed yet.
+//! Built once per batch by the CLI, or from a `WorkspaceIndex` when its files change. The
+//! resolution here was written before `index/resolve.rs` landed; it differs in returning the
+//! binding kind (module, definitions, glob) that ranking needs. Merging the two is future work.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path};
@@ -74,7 +75,17 @@ impl SymbolTable {
             }
             module_of.push(module);
             for (index, symbol) in file.symbols.iter().enumerate() {
-                if matches!(symbol.kind, SymbolKind::Impl | SymbolKind::Module) {
+                // Fields and enum variants are shown through their type's definition.
+                let in_enum = symbol
+                    .parent
+                    .and_then(|p| file.symbols.get(p))
+                    .is_some_and(|p| p.kind == SymbolKind::Enum);
+                if in_enum
+                    || matches!(
+                        symbol.kind,
+                        SymbolKind::Impl | SymbolKind::Module | SymbolKind::Field
+                    )
+                {
                     continue;
                 }
                 table
@@ -290,7 +301,8 @@ impl SymbolTable {
             if !binds && !import.glob {
                 continue;
             }
-            let module = self.absolute_module(&import.module, &self.module_of[file], lang, is_package);
+            let module =
+                self.absolute_module(&import.module, &self.module_of[file], lang, is_package);
             let target = self.modules.get(&module).copied();
             let wanted = if import.glob {
                 name
@@ -374,10 +386,16 @@ mod tests {
         let dirs: HashSet<&Path> = [Path::new("/r/pkg"), Path::new("/r/pkg/sub")]
             .into_iter()
             .collect();
-        assert_eq!(python_module(Path::new("/r/pkg/sub/m.py"), &dirs), "pkg.sub.m");
+        assert_eq!(
+            python_module(Path::new("/r/pkg/sub/m.py"), &dirs),
+            "pkg.sub.m"
+        );
         assert_eq!(python_module(Path::new("/r/pkg/__init__.py"), &dirs), "pkg");
         assert_eq!(rust_module(Path::new("/r/src/lib.rs")), "crate");
         assert_eq!(rust_module(Path::new("/r/src/de/mod.rs")), "crate::de");
-        assert_eq!(rust_module(Path::new("/r/src/de/read.rs")), "crate::de::read");
+        assert_eq!(
+            rust_module(Path::new("/r/src/de/read.rs")),
+            "crate::de::read"
+        );
     }
 }
