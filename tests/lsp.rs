@@ -159,7 +159,7 @@ fn document_symbols_are_hierarchical() {
         json!({"textDocument": {"uri": fixture.uri("broken.py")}}),
     );
     assert!(
-        outline(&broken).contains("StillFound 5"),
+        outline(&broken).contains("StillFound 5 (line 8)\n  method 6 (line 9)\n"),
         "{}",
         outline(&broken)
     );
@@ -494,6 +494,10 @@ fn bad_input_gets_errors_and_the_server_survives() {
         Duration::from_secs(5),
     );
     assert_eq!(parse_error["error"]["code"], -32700, "{parse_error}");
+    // Valid JSON that is no JSON-RPC message, a header block without a length, invalid UTF-8.
+    client.send_raw(b"Content-Length: 7\r\n\r\n[1,2,3]");
+    client.send_raw(b"X-Nonsense: 1\r\n\r\n");
+    client.send_raw(b"Content-Length: 2\r\n\r\n\xff\xfe");
 
     let error = client
         .try_request("pith/noSuchMethod", json!({}))

@@ -15,6 +15,7 @@ mod hover;
 mod progress;
 mod session;
 mod symbols;
+mod transport;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,8 +38,11 @@ pub async fn serve_stdio() -> bool {
     let shut_down = Arc::new(AtomicBool::new(false));
     let (service, socket) = LspService::build(|client| Backend::new(client, shut_down.clone()))
         .custom_method(context::METHOD, Backend::pith_context)
+        .custom_method(transport::MALFORMED_METHOD, Backend::malformed_message)
         .finish();
-    Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
+    let (sanitized, stdin_for_server) = tokio::io::duplex(1 << 16);
+    tokio::spawn(transport::sanitize(tokio::io::stdin(), sanitized));
+    Server::new(stdin_for_server, tokio::io::stdout(), socket)
         .serve(service)
         .await;
     shut_down.load(Ordering::SeqCst)
@@ -82,6 +86,19 @@ impl Backend {
             context::context(session, &params)
         })
         .await
+    }
+
+    /// What a malformed message from the client becomes (see `transport`): a parse error.
+    async fn malformed_message(&self, params: serde_json::Value) -> Result<()> {
+        Err(Error {
+            code: ErrorCode::ParseError,
+            message: format!(
+                "pith: malformed message: {}",
+                params["reason"].as_str().unwrap_or("unreadable")
+            )
+            .into(),
+            data: None,
+        })
     }
 
     /// Re-indexes a buffer off the loop; edits to it were already applied.
