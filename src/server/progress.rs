@@ -67,7 +67,7 @@ pub async fn start(client: Client, session: Arc<Session>) {
             _ = ticker.tick() => {
                 if let Some(progress) = &progress {
                     let (done, total) = (done.load(Ordering::Relaxed), total.load(Ordering::Relaxed));
-                    let percentage = if total == 0 { 0 } else { (done * 100 / total) as u32 };
+                    let percentage = (done * 100).checked_div(total).unwrap_or(0) as u32;
                     progress
                         .report_with_message(format!("{done}/{total} files"), percentage)
                         .await;
