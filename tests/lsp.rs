@@ -599,3 +599,111 @@ fn a_huge_file_is_skipped_by_the_scan_but_works_when_opened() {
     );
     assert_eq!(symbols.as_array().map(Vec::len), Some(n));
 }
+
+/// Latency of hover and workspace/symbol through the whole protocol path, over a large Python
+/// tree (`PITH_BENCH_ROOT`, default the system's Python stdlib). Prints a report; run with
+/// `cargo test --release --test lsp -- --ignored --nocapture measure_`.
+#[test]
+#[ignore = "measurement, not a check"]
+fn measure_hover_and_workspace_symbol_latency() {
+    use std::time::Instant;
+    let root = std::env::var("PITH_BENCH_ROOT").unwrap_or_else(|_| "/usr/lib/python3.11".into());
+    let root = std::path::PathBuf::from(root)
+        .canonicalize()
+        .expect("bench root");
+    let mut client = LspClient::spawn();
+    let started = Instant::now();
+    client.initialize(Some(&root), json!({}));
+    client.wait_for_progress_end(Duration::from_secs(600));
+    let scan = started.elapsed();
+
+    let mut files: Vec<std::path::PathBuf> = ignore_walk(&root);
+    files.sort();
+    files.truncate(60);
+    let mut hover_ms = Vec::new();
+    let mut hovers_with_content = 0;
+    for path in &files {
+        let Ok(text) = std::fs::read_to_string(path) else {
+            continue;
+        };
+        let uri = support::file_uri(path);
+        // Every 40th identifier start in the file, up to 10 per file.
+        let mut picked = 0;
+        for (line_number, line) in text.lines().enumerate() {
+            let bytes = line.as_bytes();
+            for (column, &byte) in bytes.iter().enumerate() {
+                let starts_word = (byte.is_ascii_alphabetic() || byte == b'_')
+                    && (column == 0
+                        || !(bytes[column - 1].is_ascii_alphanumeric()
+                            || bytes[column - 1] == b'_'));
+                if !starts_word || !line.is_ascii() || (line_number + column) % 40 != 0 {
+                    continue;
+                }
+                let begin = Instant::now();
+                let hover = client.request(
+                    "textDocument/hover",
+                    text_position(&uri, json!({"line": line_number, "character": column})),
+                );
+                hover_ms.push(begin.elapsed().as_secs_f64() * 1e3);
+                hovers_with_content += usize::from(!hover.is_null());
+                picked += 1;
+            }
+            if picked >= 10 {
+                break;
+            }
+        }
+    }
+    let mut symbol_ms = Vec::new();
+    for _ in 0..5 {
+        for query in [
+            "get",
+            "parse",
+            "Thread",
+            "json_enc",
+            "x",
+            "HTTPConnection",
+            "deco",
+        ] {
+            let begin = Instant::now();
+            client.request("workspace/symbol", json!({"query": query}));
+            symbol_ms.push(begin.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    let files_indexed = workspace_symbols(&mut client, "__init__").len();
+    eprintln!(
+        "root {}: scan {:.2}s; hover n={} ({hovers_with_content} non-empty) {}; workspace/symbol n={} {} (__init__ hits: {files_indexed})",
+        root.display(),
+        scan.as_secs_f64(),
+        hover_ms.len(),
+        percentiles(&mut hover_ms),
+        symbol_ms.len(),
+        percentiles(&mut symbol_ms),
+    );
+}
+
+fn percentiles(samples: &mut [f64]) -> String {
+    samples.sort_by(f64::total_cmp);
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    format!(
+        "p50 {:.2} ms, p95 {:.2} ms, max {:.2} ms",
+        at(0.5),
+        at(0.95),
+        at(1.0)
+    )
+}
+
+fn ignore_walk(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "py") {
+                out.push(path);
+            }
+        }
+    }
+    out
+}

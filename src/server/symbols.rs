@@ -1,5 +1,8 @@
 //! `textDocument/documentSymbol` (hierarchical, from `Symbol::parent`) and `workspace/symbol`.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
+
 use tower_lsp_server::ls_types::{self as lsp, Uri};
 
 use super::documents::LineIndex;
@@ -63,6 +66,8 @@ fn build(
 /// Fuzzy search over every symbol name in the workspace, best first.
 pub fn workspace_symbols(session: &Session, query: &str) -> Vec<lsp::WorkspaceSymbol> {
     session.index_stale_buffers();
+    // Hits cluster in few files: index each file's lines once.
+    let mut line_indexes: HashMap<PathBuf, LineIndex> = HashMap::new();
     session
         .index
         .search_symbols(query, MAX_WORKSPACE_SYMBOLS)
@@ -70,8 +75,10 @@ pub fn workspace_symbols(session: &Session, query: &str) -> Vec<lsp::WorkspaceSy
         .filter_map(|hit| {
             let symbol = hit.symbol();
             let file = &hit.file;
-            let lines = LineIndex::new(&file.text);
-            let range = lsp_range(&file.text, &lines, &symbol.name_span, session.encoding);
+            let lines = line_indexes
+                .entry(file.path.clone())
+                .or_insert_with(|| LineIndex::new(&file.text));
+            let range = lsp_range(&file.text, lines, &symbol.name_span, session.encoding);
             Some(lsp::WorkspaceSymbol {
                 name: symbol.name.clone(),
                 kind: lsp_kind(symbol.kind),
