@@ -106,7 +106,8 @@ mod tests {
     async fn check(input: &[u8], expect: Expect) {
         let mut output = Vec::new();
         super::sanitize(input, &mut output).await;
-        expect.assert_eq(&String::from_utf8_lossy(&output));
+        // Carriage returns shown as `\r` so the snapshot survives editors and formatters.
+        expect.assert_eq(&String::from_utf8_lossy(&output).replace('\r', "\\r"));
     }
 
     #[tokio::test]
@@ -114,12 +115,12 @@ mod tests {
         check(
             b"Content-Length: 5\r\n\r\n{\"a\":garbage\r\n\r\nContent-Length: 40\r\n\r\n{\"jsonrpc\":\"2.0\",\"method\":\"initialized\"}\nContent-Length: 3\n\n\xff\xfe!Content-Length: 99",
             expect![[r#"
-                Content-Length: 141
-
-                {"id":null,"jsonrpc":"2.0","method":"pith/malformedMessage","params":{"reason":"invalid JSON: EOF while parsing a value at line 1 column 5"}}Content-Length: 40
-
-                {"jsonrpc":"2.0","method":"initialized"}Content-Length: 130
-
+                Content-Length: 141\r
+                \r
+                {"id":null,"jsonrpc":"2.0","method":"pith/malformedMessage","params":{"reason":"invalid JSON: EOF while parsing a value at line 1 column 5"}}Content-Length: 40\r
+                \r
+                {"jsonrpc":"2.0","method":"initialized"}Content-Length: 130\r
+                \r
                 {"id":null,"jsonrpc":"2.0","method":"pith/malformedMessage","params":{"reason":"invalid JSON: expected value at line 1 column 1"}}"#]],
         )
         .await;
