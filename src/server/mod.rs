@@ -257,7 +257,7 @@ impl LanguageServer for Backend {
     async fn shutdown(&self) -> Result<()> {
         self.shut_down.store(true, Ordering::SeqCst);
         if let Ok(session) = self.session() {
-            session.shutdown.cancel();
+            session.shutting_down.store(true, Ordering::SeqCst);
         }
         Ok(())
     }
