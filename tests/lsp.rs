@@ -80,7 +80,8 @@ fn initialize_advertises_what_works_scans_with_progress_and_watches_files() {
     assert_eq!(kinds.first(), Some(&"begin"));
     assert_eq!(kinds.last(), Some(&"end"));
 
-    let registrations = client.server_requests("client/registerCapability");
+    let registrations =
+        client.wait_for_server_request("client/registerCapability", Duration::from_secs(10));
     let watchers: Vec<&Value> = registrations
         .iter()
         .flat_map(|r| r["registrations"].as_array().into_iter().flatten())

@@ -16,10 +16,23 @@ use super::session::Session;
 const WATCHER_GLOB: &str = "**/*.{py,pyi,rs}";
 const PROGRESS_TOKEN: &str = "pith/indexing";
 const REPORT_EVERY: Duration = Duration::from_millis(200);
+/// How long to wait for the client to answer a request of ours before going on without it.
+const CLIENT_REPLY: Duration = Duration::from_secs(5);
 
 /// Registers watchers, scans the workspace with progress, then re-applies open buffers.
 pub async fn start(client: Client, session: Arc<Session>) {
-    register_watchers(&client, &session).await;
+    // A client that never answers must not hold up the scan.
+    tokio::spawn({
+        let (client, session) = (client.clone(), session.clone());
+        async move {
+            if tokio::time::timeout(CLIENT_REPLY, register_watchers(&client, &session))
+                .await
+                .is_err()
+            {
+                tracing::warn!("the client did not answer registerCapability");
+            }
+        }
+    });
 
     let supports_progress = session
         .capabilities
@@ -28,12 +41,16 @@ pub async fn start(client: Client, session: Arc<Session>) {
         .and_then(|window| window.work_done_progress)
         .unwrap_or(false);
     let token = NumberOrString::String(PROGRESS_TOKEN.into());
-    let progress = if supports_progress
-        && client
-            .create_work_done_progress(token.clone())
-            .await
-            .is_ok()
-    {
+    let created = supports_progress
+        && matches!(
+            tokio::time::timeout(
+                CLIENT_REPLY,
+                client.create_work_done_progress(token.clone())
+            )
+            .await,
+            Ok(Ok(()))
+        );
+    let progress = if created {
         Some(
             client
                 .progress(token, "pith: indexing")
