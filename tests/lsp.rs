@@ -80,7 +80,8 @@ fn initialize_advertises_what_works_scans_with_progress_and_watches_files() {
     assert_eq!(kinds.first(), Some(&"begin"));
     assert_eq!(kinds.last(), Some(&"end"));
 
-    let registrations = client.server_requests("client/registerCapability");
+    let registrations =
+        client.wait_for_server_request("client/registerCapability", Duration::from_secs(10));
     let watchers: Vec<&Value> = registrations
         .iter()
         .flat_map(|r| r["registrations"].as_array().into_iter().flatten())
@@ -159,7 +160,7 @@ fn document_symbols_are_hierarchical() {
         json!({"textDocument": {"uri": fixture.uri("broken.py")}}),
     );
     assert!(
-        outline(&broken).contains("StillFound 5"),
+        outline(&broken).contains("StillFound 5 (line 8)\n  method 6 (line 9)\n"),
         "{}",
         outline(&broken)
     );
@@ -436,6 +437,81 @@ fn documents_outside_the_workspace_work_as_buffers() {
 }
 
 #[test]
+fn full_document_changes_replace_the_buffer() {
+    let (_fixture, mut client, _) = start(json!({}));
+    let elsewhere = tempfile::tempdir().unwrap();
+    let uri = support::file_uri(&elsewhere.path().canonicalize().unwrap().join("scratch.py"));
+    client.did_open(&uri, "python", 1, "def first_draft(): pass\n");
+    client.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": uri, "version": 2},
+               "contentChanges": [{"text": "class SecondDraft:\n    def ünïcode(self): pass\n"}]}),
+    );
+    let symbols = client.request(
+        "textDocument/documentSymbol",
+        json!({"textDocument": {"uri": uri}}),
+    );
+    assert_eq!(
+        outline(&symbols),
+        "SecondDraft 5 (line 0)\n  ünïcode 6 (line 1)\n"
+    );
+}
+
+#[test]
+fn multi_root_workspaces_index_every_folder() {
+    let fixture = Fixture::new();
+    let other = tempfile::tempdir().unwrap();
+    let other_root = other.path().canonicalize().unwrap();
+    std::fs::write(
+        other_root.join("second.py"),
+        "def from_second_root(): pass\n",
+    )
+    .unwrap();
+    let mut client = LspClient::spawn();
+    client.request(
+        "initialize",
+        json!({
+            "capabilities": {"window": {"workDoneProgress": true}},
+            "workspaceFolders": [
+                {"uri": support::file_uri(&fixture.root()), "name": "one"},
+                {"uri": support::file_uri(&other_root), "name": "two"},
+            ],
+        }),
+    );
+    client.notify("initialized", json!({}));
+    client.wait_for_progress_end(SCAN_TIMEOUT);
+    assert_eq!(workspace_symbols(&mut client, "from_second_root").len(), 1);
+    assert!(!workspace_symbols(&mut client, "make_user").is_empty());
+}
+
+#[test]
+fn cancelled_requests_answer_and_the_server_goes_on() {
+    let (fixture, mut client, _) = start(json!({}));
+    let id = client.send_request("workspace/symbol", json!({"query": "e"}));
+    client.notify("$/cancelRequest", json!({"id": id}));
+    let response = client.response(id, support::TIMEOUT);
+    // Either it finished first or it was cancelled; never silence.
+    assert!(
+        response.get("result").is_some() || response["error"]["code"] == -32800,
+        "{response}"
+    );
+    let app = fixture.read("app.py");
+    let hover = client.request(
+        "textDocument/hover",
+        text_position(
+            &fixture.uri("app.py"),
+            position_of(&app, "describe(alice", 1),
+        ),
+    );
+    assert!(
+        hover["contents"]["value"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("def describe")
+    );
+}
+
+#[test]
 fn pith_context_answers_with_snippets() {
     let (fixture, mut client, _) = start(json!({}));
     let app = fixture.read("app.py");
@@ -494,6 +570,10 @@ fn bad_input_gets_errors_and_the_server_survives() {
         Duration::from_secs(5),
     );
     assert_eq!(parse_error["error"]["code"], -32700, "{parse_error}");
+    // Valid JSON that is no JSON-RPC message, a header block without a length, invalid UTF-8.
+    client.send_raw(b"Content-Length: 7\r\n\r\n[1,2,3]");
+    client.send_raw(b"X-Nonsense: 1\r\n\r\n");
+    client.send_raw(b"Content-Length: 2\r\n\r\n\xff\xfe");
 
     let error = client
         .try_request("pith/noSuchMethod", json!({}))
@@ -594,4 +674,112 @@ fn a_huge_file_is_skipped_by_the_scan_but_works_when_opened() {
         json!({"textDocument": {"uri": uri}}),
     );
     assert_eq!(symbols.as_array().map(Vec::len), Some(n));
+}
+
+/// Latency of hover and workspace/symbol through the whole protocol path, over a large Python
+/// tree (`PITH_BENCH_ROOT`, default the system's Python stdlib). Prints a report; run with
+/// `cargo test --release --test lsp -- --ignored --nocapture measure_`.
+#[test]
+#[ignore = "measurement, not a check"]
+fn measure_hover_and_workspace_symbol_latency() {
+    use std::time::Instant;
+    let root = std::env::var("PITH_BENCH_ROOT").unwrap_or_else(|_| "/usr/lib/python3.11".into());
+    let root = std::path::PathBuf::from(root)
+        .canonicalize()
+        .expect("bench root");
+    let mut client = LspClient::spawn();
+    let started = Instant::now();
+    client.initialize(Some(&root), json!({}));
+    client.wait_for_progress_end(Duration::from_secs(600));
+    let scan = started.elapsed();
+
+    let mut files: Vec<std::path::PathBuf> = ignore_walk(&root);
+    files.sort();
+    files.truncate(60);
+    let mut hover_ms = Vec::new();
+    let mut hovers_with_content = 0;
+    for path in &files {
+        let Ok(text) = std::fs::read_to_string(path) else {
+            continue;
+        };
+        let uri = support::file_uri(path);
+        // Every 40th identifier start in the file, up to 10 per file.
+        let mut picked = 0;
+        for (line_number, line) in text.lines().enumerate() {
+            let bytes = line.as_bytes();
+            for (column, &byte) in bytes.iter().enumerate() {
+                let starts_word = (byte.is_ascii_alphabetic() || byte == b'_')
+                    && (column == 0
+                        || !(bytes[column - 1].is_ascii_alphanumeric()
+                            || bytes[column - 1] == b'_'));
+                if !starts_word || !line.is_ascii() || (line_number + column) % 40 != 0 {
+                    continue;
+                }
+                let begin = Instant::now();
+                let hover = client.request(
+                    "textDocument/hover",
+                    text_position(&uri, json!({"line": line_number, "character": column})),
+                );
+                hover_ms.push(begin.elapsed().as_secs_f64() * 1e3);
+                hovers_with_content += usize::from(!hover.is_null());
+                picked += 1;
+            }
+            if picked >= 10 {
+                break;
+            }
+        }
+    }
+    let mut symbol_ms = Vec::new();
+    for _ in 0..5 {
+        for query in [
+            "get",
+            "parse",
+            "Thread",
+            "json_enc",
+            "x",
+            "HTTPConnection",
+            "deco",
+        ] {
+            let begin = Instant::now();
+            client.request("workspace/symbol", json!({"query": query}));
+            symbol_ms.push(begin.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    let files_indexed = workspace_symbols(&mut client, "__init__").len();
+    eprintln!(
+        "root {}: scan {:.2}s; hover n={} ({hovers_with_content} non-empty) {}; workspace/symbol n={} {} (__init__ hits: {files_indexed})",
+        root.display(),
+        scan.as_secs_f64(),
+        hover_ms.len(),
+        percentiles(&mut hover_ms),
+        symbol_ms.len(),
+        percentiles(&mut symbol_ms),
+    );
+}
+
+fn percentiles(samples: &mut [f64]) -> String {
+    samples.sort_by(f64::total_cmp);
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    format!(
+        "p50 {:.2} ms, p95 {:.2} ms, max {:.2} ms",
+        at(0.5),
+        at(0.95),
+        at(1.0)
+    )
+}
+
+fn ignore_walk(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "py") {
+                out.push(path);
+            }
+        }
+    }
+    out
 }

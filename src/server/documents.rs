@@ -266,8 +266,11 @@ mod tests {
 
     use super::*;
 
-    /// Applies each (range, text) change to `input` in UTF-16 and shows the result.
-    fn check_edits(input: &str, changes: &[((u32, u32), (u32, u32), &str)], expect: Expect) {
+    /// (start line, start column), (end line, end column), new text; columns in UTF-16.
+    type Edit<'a> = ((u32, u32), (u32, u32), &'a str);
+
+    /// Applies each change to `input` in order and shows the result.
+    fn check_edits(input: &str, changes: &[Edit<'_>], expect: Expect) {
         let store = DocumentStore::default();
         let uri: Uri = "file:///tmp/edit.py".parse().unwrap();
         store.open(uri.clone(), "python".into(), 1, input.into());

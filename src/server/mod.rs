@@ -7,6 +7,10 @@
 //! the client cancels (tower-lsp drops the handler future on `$/cancelRequest`).
 //! Notifications that change documents apply their edit synchronously, before any `.await`,
 //! because tower-lsp runs up to four messages concurrently.
+//!
+//! Adding a feature (inline completion, code actions, commands): a file beside these with a
+//! function over `&Session`, a method on `Backend` that calls it through `Backend::run`, and
+//! its capability in `capabilities()` in the same commit, never before it works.
 
 mod context;
 mod definition;
@@ -15,6 +19,7 @@ mod hover;
 mod progress;
 mod session;
 mod symbols;
+mod transport;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,8 +42,11 @@ pub async fn serve_stdio() -> bool {
     let shut_down = Arc::new(AtomicBool::new(false));
     let (service, socket) = LspService::build(|client| Backend::new(client, shut_down.clone()))
         .custom_method(context::METHOD, Backend::pith_context)
+        .custom_method(transport::MALFORMED_METHOD, Backend::malformed_message)
         .finish();
-    Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
+    let (sanitized, stdin_for_server) = tokio::io::duplex(1 << 16);
+    tokio::spawn(transport::sanitize(tokio::io::stdin(), sanitized));
+    Server::new(stdin_for_server, tokio::io::stdout(), socket)
         .serve(service)
         .await;
     shut_down.load(Ordering::SeqCst)
@@ -82,6 +90,19 @@ impl Backend {
             context::context(session, &params)
         })
         .await
+    }
+
+    /// What a malformed message from the client becomes (see `transport`): a parse error.
+    async fn malformed_message(&self, params: serde_json::Value) -> Result<()> {
+        Err(Error {
+            code: ErrorCode::ParseError,
+            message: format!(
+                "pith: malformed message: {}",
+                params["reason"].as_str().unwrap_or("unreadable")
+            )
+            .into(),
+            data: None,
+        })
     }
 
     /// Re-indexes a buffer off the loop; edits to it were already applied.
@@ -240,7 +261,7 @@ impl LanguageServer for Backend {
     async fn shutdown(&self) -> Result<()> {
         self.shut_down.store(true, Ordering::SeqCst);
         if let Ok(session) = self.session() {
-            session.shutdown.cancel();
+            session.shutting_down.store(true, Ordering::SeqCst);
         }
         Ok(())
     }

@@ -1,5 +1,8 @@
 //! `textDocument/documentSymbol` (hierarchical, from `Symbol::parent`) and `workspace/symbol`.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
+
 use tower_lsp_server::ls_types::{self as lsp, Uri};
 
 use super::documents::LineIndex;
@@ -62,39 +65,20 @@ fn build(
 
 /// Fuzzy search over every symbol name in the workspace, best first.
 pub fn workspace_symbols(session: &Session, query: &str) -> Vec<lsp::WorkspaceSymbol> {
-    use nucleo_matcher::pattern::{CaseMatching, Normalization, Pattern};
-    use nucleo_matcher::{Config, Matcher, Utf32Str};
-
     session.index_stale_buffers();
-    let pattern = Pattern::parse(query, CaseMatching::Smart, Normalization::Smart);
-    let mut matcher = Matcher::new(Config::DEFAULT);
-    let mut buffer = Vec::new();
-    let mut hits = Vec::new();
-    for file in session.index.files() {
-        for (index, symbol) in file.symbols.iter().enumerate() {
-            let score = if query.is_empty() {
-                Some(0)
-            } else {
-                pattern.score(Utf32Str::new(&symbol.name, &mut buffer), &mut matcher)
-            };
-            if let Some(score) = score {
-                hits.push((score, file.clone(), index));
-            }
-        }
-    }
-    hits.sort_by(|a, b| {
-        let (sa, sb) = (&a.1.symbols[a.2], &b.1.symbols[b.2]);
-        b.0.cmp(&a.0)
-            .then(sa.name.len().cmp(&sb.name.len()))
-            .then_with(|| a.1.path.cmp(&b.1.path))
-            .then(sa.span.start_byte.cmp(&sb.span.start_byte))
-    });
-    hits.truncate(MAX_WORKSPACE_SYMBOLS);
-    hits.into_iter()
-        .filter_map(|(_, file, index)| {
-            let symbol = &file.symbols[index];
-            let lines = LineIndex::new(&file.text);
-            let range = lsp_range(&file.text, &lines, &symbol.name_span, session.encoding);
+    // Hits cluster in few files: index each file's lines once.
+    let mut line_indexes: HashMap<PathBuf, LineIndex> = HashMap::new();
+    session
+        .index
+        .search_symbols(query, MAX_WORKSPACE_SYMBOLS)
+        .into_iter()
+        .filter_map(|hit| {
+            let symbol = hit.symbol();
+            let file = &hit.file;
+            let lines = line_indexes
+                .entry(file.path.clone())
+                .or_insert_with(|| LineIndex::new(&file.text));
+            let range = lsp_range(&file.text, lines, &symbol.name_span, session.encoding);
             Some(lsp::WorkspaceSymbol {
                 name: symbol.name.clone(),
                 kind: lsp_kind(symbol.kind),
