@@ -402,7 +402,7 @@ code = "fn rust_only() {}"
             Some(lang),
             task,
             Path::new("/repo"),
-            &[file.clone()],
+            std::slice::from_ref(&file),
         )
         .into_iter()
         .map(|e| format!("{:?} {:?}", e.description, e.text))
