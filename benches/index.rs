@@ -39,12 +39,16 @@ fn edit_and_reanalyze(c: &mut Criterion) {
     let lines = text.lines().count();
     let path = Path::new("/bench/model.py");
     let mut document = Document::new(&text, Some(Lang::Python));
+    let tree = document.tree().expect("python tree").clone();
+    let mut previous = lang::analyze(path, Lang::Python, &text, &tree);
+    document.mark_analyzed();
     let middle = Position {
         line: (lines / 2) as u32,
         character: 8,
     };
     let mut insert = true;
-    let mut step = |document: &mut Document| {
+    let mut full_analysis = false;
+    let mut step = |document: &mut Document, full_analysis: bool| {
         // Alternate typing and deleting one character so the file stays the same size.
         let change = if insert {
             Change {
@@ -67,21 +71,32 @@ fn edit_and_reanalyze(c: &mut Criterion) {
             .expect("valid edit");
         let text = document.text();
         let tree = document.tree().expect("python tree");
-        lang::analyze(path, Lang::Python, &text, tree)
+        previous = match document.edits_since_analysis() {
+            Some((old_tree, edits)) if !full_analysis => {
+                lang::reanalyze(&previous, old_tree, edits, &text, tree)
+            }
+            _ => lang::analyze(path, Lang::Python, &text, tree),
+        };
+        document.mark_analyzed();
+        previous.symbols.len()
     };
-    let samples: Vec<Duration> = (0..400)
-        .map(|_| {
-            let started = Instant::now();
-            std::hint::black_box(step(&mut document));
-            started.elapsed()
-        })
-        .collect();
-    eprintln!(
-        "edit + reparse + analyze, {lines} lines: p95 {:?}",
-        p95(samples)
-    );
-    c.bench_function("edit_reparse_analyze_2000_lines", |b| {
-        b.iter(|| std::hint::black_box(step(&mut document)))
+    for full in [true, false] {
+        full_analysis = full;
+        let samples: Vec<Duration> = (0..400)
+            .map(|_| {
+                let started = Instant::now();
+                std::hint::black_box(step(&mut document, full_analysis));
+                started.elapsed()
+            })
+            .collect();
+        eprintln!(
+            "edit + reparse + {} analysis, {lines} lines: p95 {:?}",
+            if full { "full" } else { "incremental" },
+            p95(samples)
+        );
+    }
+    c.bench_function("edit_reparse_reanalyze_2000_lines", |b| {
+        b.iter(|| std::hint::black_box(step(&mut document, full_analysis)))
     });
 }
 

@@ -7,6 +7,7 @@
 //! compile is logged and the built-in query is used instead, so a typo never breaks indexing.
 
 pub(crate) mod analyze;
+pub(crate) mod incremental;
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ use std::sync::OnceLock;
 use tree_sitter::{Language, Parser, Query, Tree};
 
 pub use analyze::{analyze, content_hash};
+pub use incremental::reanalyze;
 
 use crate::index::SymbolKind;
 
