@@ -30,7 +30,7 @@ pub fn reanalyze(
     let path: &Path = &previous.path;
     let query = &lang.queries().combined;
     let regions = match query.root_kinds {
-        Some(_) => dirty_regions(lang, old_tree, edits, tree),
+        Some(_) => dirty_regions(lang, text, old_tree, edits, tree),
         None => None,
     };
     let Some(regions) = regions else {
@@ -47,6 +47,7 @@ pub fn reanalyze(
 /// the whole file must be.
 fn dirty_regions(
     lang: Lang,
+    text: &str,
     old_tree: &Tree,
     edits: &[InputEdit],
     tree: &Tree,
@@ -69,6 +70,15 @@ fn dirty_regions(
     if units.is_empty() {
         return None;
     }
+    // Whole lines: imports only know their line, so every item on an edited line is redone.
+    let bytes = text.as_bytes();
+    for range in &mut dirty {
+        let start = range.start.min(bytes.len());
+        let end = range.end.clamp(start, bytes.len());
+        range.start = memchr::memrchr(b'\n', &bytes[..start]).map_or(0, |newline| newline + 1);
+        range.end =
+            memchr::memchr(b'\n', &bytes[end..]).map_or(bytes.len(), |newline| end + newline);
+    }
     let mut marked = vec![false; units.len()];
     for range in &dirty {
         let first = units.partition_point(|unit| unit.end < range.start);
@@ -88,7 +98,9 @@ fn dirty_regions(
     for (index, _) in changed.iter().enumerate().filter(|(_, changed)| **changed) {
         match lang {
             // A module-level assignment's doc is the statement after it.
-            Lang::Python if index > 0 => marked[index - 1] = true,
+            Lang::Python if index > 0 && children[index - 1].kind() == "expression_statement" => {
+                marked[index - 1] = true
+            }
             // An item's doc is in the comments (and attributes) before it, back to the
             // previous item.
             Lang::Rust => {
@@ -245,14 +257,19 @@ fn shift_span(span: Span, edits: &[InputEdit]) -> Span {
     }
 }
 
+/// Where the line of a kept import goes. A line shared with an edit's start or end keeps a
+/// kept import before the start, or takes one after the end along; an import inside the edit
+/// is in a redone item, whose lines the caller drops anyway. Lines strictly inside are gone.
 fn shift_line(line: u32, edits: &[InputEdit]) -> Option<u32> {
     let mut line = line as usize;
     for edit in edits {
-        if line > edit.old_end_position.row {
-            line = line - edit.old_end_position.row + edit.new_end_position.row;
-        } else if line >= edit.start_position.row {
+        if line <= edit.start_position.row {
+            continue;
+        }
+        if line < edit.old_end_position.row {
             return None;
         }
+        line = line - edit.old_end_position.row + edit.new_end_position.row;
     }
     Some(line as u32)
 }

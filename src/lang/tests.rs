@@ -281,7 +281,7 @@ fn queries_run_only_at_pattern_roots_unless_a_pattern_starts_otherwise() {
     .assert_eq(&file.outline());
 }
 
-mod incremental {
+pub(super) mod incremental {
     use std::path::Path;
 
     use proptest::prelude::*;
@@ -320,7 +320,7 @@ mod incremental {
         "=",
         "\"",
     ];
-    const RUST_PARTS: &[&str] = &[
+    pub(super) const RUST_PARTS: &[&str] = &[
         "/// Doc.\n",
         "#[derive(Debug)]\n",
         "pub struct S { a: u8 }\n",
@@ -334,7 +334,7 @@ mod incremental {
         "use x::y; fn k() { use z::w; }\n",
         "\n",
     ];
-    const RUST_INSERTS: &[&str] = &[
+    pub(super) const RUST_INSERTS: &[&str] = &[
         "", "x", "\n", "{", "}", "///", "//", " ", ";", "fn ", "use z;", "/*", "*/", "(",
     ];
 
