@@ -55,6 +55,9 @@ pub struct Document {
     pub version: i32,
     lang: Option<Lang>,
     tree: Option<Tree>,
+    /// The tree of the last analysis (`mark_analyzed`), edited along with the text since, and
+    /// those edits: what `lang::reanalyze` needs. None after a wholesale replacement.
+    analyzed: Option<(Tree, Vec<InputEdit>)>,
 }
 
 impl Document {
@@ -64,6 +67,7 @@ impl Document {
             version: 0,
             lang,
             tree: lang.and_then(|lang| lang::parse(lang, text, None)),
+            analyzed: None,
         }
     }
 
@@ -77,10 +81,12 @@ impl Document {
     ) -> Result<(), TextError> {
         let mut rope = self.rope.clone();
         let mut tree = self.tree.clone();
+        let mut analyzed = self.analyzed.clone();
         for change in changes {
             let Some((start, end)) = change.range else {
                 rope = Rope::from_str(&change.text);
                 tree = None;
+                analyzed = None;
                 continue;
             };
             if start > end {
@@ -94,15 +100,20 @@ impl Document {
             rope.remove(start_char..rope.byte_to_char(old_end_byte));
             rope.insert(start_char, &change.text);
             let new_end_byte = start_byte + change.text.len();
+            let edit = InputEdit {
+                start_byte,
+                old_end_byte,
+                new_end_byte,
+                start_position,
+                old_end_position,
+                new_end_position: rope_point(&rope, new_end_byte),
+            };
             if let Some(tree) = tree.as_mut() {
-                tree.edit(&InputEdit {
-                    start_byte,
-                    old_end_byte,
-                    new_end_byte,
-                    start_position,
-                    old_end_position,
-                    new_end_position: rope_point(&rope, new_end_byte),
-                });
+                tree.edit(&edit);
+            }
+            if let Some((tree, edits)) = analyzed.as_mut() {
+                tree.edit(&edit);
+                edits.push(edit);
             }
         }
         let tree = match self.lang {
@@ -114,7 +125,23 @@ impl Document {
         };
         self.rope = rope;
         self.tree = tree;
+        self.analyzed = analyzed;
         Ok(())
+    }
+
+    /// Records that the current tree has been analyzed: later edits are tracked for
+    /// `edits_since_analysis`.
+    pub fn mark_analyzed(&mut self) {
+        self.analyzed = self.tree.clone().map(|tree| (tree, Vec::new()));
+    }
+
+    /// The tree of the last `mark_analyzed`, edited to match the text, and the edits since, in
+    /// order: with the previous `FileIndex`, what `lang::reanalyze` needs. None when the text
+    /// was replaced wholesale since (or never analyzed).
+    pub fn edits_since_analysis(&self) -> Option<(&Tree, &[InputEdit])> {
+        self.analyzed
+            .as_ref()
+            .map(|(tree, edits)| (tree, edits.as_slice()))
     }
 
     /// The whole text.

@@ -1,8 +1,8 @@
 //! Turning a parsed file into a `FileIndex`: runs a language's `tags` and `imports` queries and
 //! derives what queries cannot say (parents, qualified names, signatures, docs, methods).
 //!
-//! References are deduplicated per enclosing definition: each definition (and the module top
-//! level) records the first use of each name inside it. That is what retrieval and "who uses
+//! References are deduplicated per enclosing definition: each definition (and, outside any,
+//! each top-level item) records the first use of each name inside it. That is what retrieval and "who uses
 //! this" need, at a fraction of the memory of every occurrence.
 
 use std::collections::HashSet;
@@ -20,50 +20,150 @@ const MAX_SIGNATURE_CHARS: usize = 200;
 
 /// Builds the index entry of one file from its text and syntax tree.
 pub fn analyze(path: &Path, lang: Lang, text: &str, tree: &Tree) -> FileIndex {
-    let queries = lang.queries();
+    analyze_with(path, lang, text, tree, &lang.queries().combined)
+}
+
+/// `analyze` with the given tags + imports query.
+pub(crate) fn analyze_with(
+    path: &Path,
+    lang: Lang,
+    text: &str,
+    tree: &Tree,
+    query: &super::CompiledQuery,
+) -> FileIndex {
+    let parts = analyze_parts(lang, text, tree, query, None);
+    file_index(path, lang, text, tree, parts)
+}
+
+/// What analysis finds in a file or in some of its top-level items.
+pub(crate) struct Parts {
+    pub(crate) symbols: Vec<Symbol>,
+    pub(crate) imports: Vec<Import>,
+    pub(crate) references: Vec<Reference>,
+}
+
+pub(crate) fn file_index(
+    path: &Path,
+    lang: Lang,
+    text: &str,
+    tree: &Tree,
+    parts: Parts,
+) -> FileIndex {
+    let Parts {
+        mut symbols,
+        mut imports,
+        mut references,
+    } = parts;
+    // Vectors grown by doubling keep up to half their capacity unused; the index holds them
+    // for the whole session.
+    symbols.shrink_to_fit();
+    imports.shrink_to_fit();
+    references.shrink_to_fit();
+    FileIndex {
+        path: path.to_path_buf(),
+        lang,
+        text: Arc::from(text),
+        content_hash: content_hash(text),
+        symbols,
+        imports,
+        references,
+        parse_errors: count_parse_errors(tree.root_node()),
+    }
+}
+
+/// The byte ranges of the top-level items (children of the root), in order.
+pub(crate) fn top_level_ranges(root: Node) -> Vec<std::ops::Range<usize>> {
+    let mut walk = root.walk();
+    root.children(&mut walk)
+        .map(|child| child.byte_range())
+        .collect()
+}
+
+/// Analyzes the whole tree, or with `only` just the top-level items whose byte ranges are
+/// listed (sorted, whole items): what lies outside is not looked at, except the root node's
+/// own query matches, which are filtered. Results depend on nothing outside the top-level
+/// item they come from (references are deduplicated per definition, or per top-level item
+/// outside any), which is what lets `reanalyze` redo only the edited items.
+pub(crate) fn analyze_parts(
+    lang: Lang,
+    text: &str,
+    tree: &Tree,
+    query: &super::CompiledQuery,
+    only: Option<&[super::incremental::Region]>,
+) -> Parts {
     let source = text.as_bytes();
     let root = tree.root_node();
+    let units = top_level_ranges(root);
 
-    let mut definitions: Vec<(Node, Node, SymbolKind)> = Vec::new();
-    let mut reference_nodes: Vec<Node> = Vec::new();
-    let mut not_references: HashSet<usize> = HashSet::new();
-    let mut imports = Vec::new();
-    let mut import_ranges = Vec::new();
-    let query = &queries.combined;
-    let mut cursor = QueryCursor::new();
-    let mut matches = cursor.matches(&query.query, root, source);
-    while let Some(found) = matches.next() {
-        let mut definition = None;
-        let mut name = None;
-        if found
-            .captures()
-            .iter()
-            .any(|capture| is_import_role(query.role(capture.index)))
-        {
-            import_from_match(
-                found.captures(),
-                query,
-                text,
-                &mut imports,
-                &mut import_ranges,
-            );
-            continue;
-        }
-        for capture in found.captures() {
-            match query.role(capture.index) {
-                CaptureRole::Definition(kind) => definition = Some((capture.node, kind)),
-                CaptureRole::Name => name = Some(capture.node),
-                CaptureRole::Reference => reference_nodes.push(capture.node),
-                CaptureRole::ReferenceIgnore => {
-                    not_references.insert(capture.node.start_byte());
+    let mut found = Found::default();
+    match (&query.root_kinds, only) {
+        (Some(root_kinds), None) => walk(lang, root, text, query, root_kinds, &mut found),
+        (Some(root_kinds), Some(only)) => {
+            let inside = |byte: usize| only.iter().any(|region| region.bytes.contains(&byte));
+            let mut at_root = Found::default();
+            if root_kinds
+                .get(usize::from(root.kind_id()))
+                .copied()
+                .unwrap_or(false)
+            {
+                let mut cursor = QueryCursor::new();
+                cursor.set_max_start_depth(Some(0));
+                let mut matches = cursor.matches(&query.query, root, source);
+                while let Some(each) = matches.next() {
+                    at_root.add_match(each.captures(), query, text);
                 }
-                _ => {}
+            }
+            found.definitions.extend(
+                at_root
+                    .definitions
+                    .into_iter()
+                    .filter(|d| inside(d.0.start_byte())),
+            );
+            found.not_references = at_root.not_references;
+            found.reference_nodes.extend(
+                at_root
+                    .reference_nodes
+                    .into_iter()
+                    .filter(|node| inside(node.start_byte())),
+            );
+            let mut walk_units = root.walk();
+            for unit in root.children(&mut walk_units) {
+                if inside(unit.start_byte()) {
+                    walk(lang, unit, text, query, root_kinds, &mut found);
+                }
+            }
+            if !at_root.imports.is_empty() {
+                found.imports.extend(
+                    at_root.imports.into_iter().filter(|import| {
+                        only.iter().any(|region| region.rows.contains(&import.line))
+                    }),
+                );
+                found.import_ranges.extend(
+                    at_root
+                        .import_ranges
+                        .into_iter()
+                        .filter(|range| inside(range.start)),
+                );
             }
         }
-        if let (Some((node, kind)), Some(name)) = (definition, name) {
-            definitions.push((node, name, kind));
+        (None, _) => {
+            // A user query whose patterns do not all start with a plain node: run it over the
+            // whole tree, then walk for references. (`reanalyze` never asks for part of it.)
+            let mut cursor = QueryCursor::new();
+            let mut matches = cursor.matches(&query.query, root, source);
+            while let Some(each) = matches.next() {
+                found.add_match(each.captures(), query, text);
+            }
+            walk(lang, root, text, query, &[], &mut found);
         }
     }
+    let Found {
+        definitions,
+        reference_nodes,
+        mut not_references,
+        mut imports,
+        mut import_ranges,
+    } = found;
 
     imports.sort_by_key(|import| import.line);
     import_ranges.sort_by_key(|range| (range.start, range.end));
@@ -76,27 +176,15 @@ pub fn analyze(path: &Path, lang: Lang, text: &str, tree: &Tree) -> FileIndex {
         lang,
         text,
         &symbols,
+        &units,
         reference_nodes,
         &not_references,
         &import_ranges,
     );
-
-    // Vectors grown by doubling keep up to half their capacity unused; the index holds them
-    // for the whole session.
-    let mut symbols = symbols;
-    let mut references = references;
-    symbols.shrink_to_fit();
-    imports.shrink_to_fit();
-    references.shrink_to_fit();
-    FileIndex {
-        path: path.to_path_buf(),
-        lang,
-        text: Arc::from(text),
-        content_hash: content_hash(text),
+    Parts {
         symbols,
         imports,
         references,
-        parse_errors: count_parse_errors(root),
     }
 }
 
@@ -508,18 +596,119 @@ fn push_use_path(path: &str, alias: Option<String>, line: u32, out: &mut Vec<Imp
     });
 }
 
-/// Keeps the first use of each name per innermost enclosing definition (or the top level).
+/// What the query matches and the reference walk found in a tree, before symbols are built.
+#[derive(Default)]
+struct Found<'t> {
+    definitions: Vec<(Node<'t>, Node<'t>, SymbolKind)>,
+    reference_nodes: Vec<Node<'t>>,
+    not_references: HashSet<usize>,
+    imports: Vec<Import>,
+    import_ranges: Vec<std::ops::Range<usize>>,
+}
+
+impl<'t> Found<'t> {
+    fn add_match(
+        &mut self,
+        captures: &[tree_sitter::QueryCapture<'t>],
+        query: &super::CompiledQuery,
+        text: &str,
+    ) {
+        if captures
+            .iter()
+            .any(|capture| is_import_role(query.role(capture.index)))
+        {
+            import_from_match(
+                captures,
+                query,
+                text,
+                &mut self.imports,
+                &mut self.import_ranges,
+            );
+            return;
+        }
+        let mut definition = None;
+        let mut name = None;
+        for capture in captures {
+            match query.role(capture.index) {
+                CaptureRole::Definition(kind) => definition = Some((capture.node, kind)),
+                CaptureRole::Name => name = Some(capture.node),
+                CaptureRole::Reference => self.reference_nodes.push(capture.node),
+                CaptureRole::ReferenceIgnore => {
+                    self.not_references.insert(capture.node.start_byte());
+                }
+                _ => {}
+            }
+        }
+        if let (Some((node, kind)), Some(name)) = (definition, name) {
+            self.definitions.push((node, name, kind));
+        }
+    }
+}
+
+/// One cursor walk over the tree: collects the identifiers that are uses, not bindings
+/// (`lang.reference_rules`), and runs `query` at each node whose kind starts one of its
+/// patterns (`root_kinds`, indexed by kind id), limited to matches rooted there. A query
+/// cursor walks the whole tree on its own, and a tree-sitter walk costs about a fifth of the
+/// parse: one walk instead of two (and no catch-all identifier pattern) is most of the
+/// indexing time saved.
+fn walk<'t>(
+    lang: Lang,
+    root: Node<'t>,
+    text: &str,
+    query: &super::CompiledQuery,
+    root_kinds: &[bool],
+    found: &mut Found<'t>,
+) {
+    let rules = lang.reference_rules();
+    let mut query_cursor = QueryCursor::new();
+    query_cursor.set_max_start_depth(Some(0));
+    let mut cursor = root.walk();
+    // Kinds of the nodes above the cursor's node.
+    let mut parents: Vec<u16> = Vec::new();
+    'visit: loop {
+        let node = cursor.node();
+        let kind = node.kind_id();
+        if root_kinds.get(usize::from(kind)).copied().unwrap_or(false) {
+            let mut matches = query_cursor.matches(&query.query, node, text.as_bytes());
+            while let Some(each) = matches.next() {
+                found.add_match(each.captures(), query, text);
+            }
+        }
+        if rules.is_identifier(kind) {
+            let parent = parents.last().copied().unwrap_or(u16::MAX);
+            if !rules.is_binding(parent, cursor.field_id()) {
+                found.reference_nodes.push(node);
+            }
+        } else if cursor.goto_first_child() {
+            parents.push(kind);
+            continue;
+        }
+        loop {
+            if cursor.goto_next_sibling() {
+                continue 'visit;
+            }
+            if !cursor.goto_parent() {
+                break 'visit;
+            }
+            parents.pop();
+        }
+    }
+}
+
+/// Keeps the first use of each name per innermost enclosing definition (or top-level item).
 fn collect_references(
     lang: Lang,
     text: &str,
     symbols: &[Symbol],
+    units: &[std::ops::Range<usize>],
     mut nodes: Vec<Node>,
     not_references: &HashSet<usize>,
     import_ranges: &[std::ops::Range<usize>],
 ) -> Vec<Reference> {
     nodes.sort_by_key(|node| node.start_byte());
     nodes.dedup_by_key(|node| node.start_byte());
-    let mut seen: HashSet<(Option<usize>, &str)> = HashSet::new();
+    // Scope of a use: its innermost definition, else the top-level item it is in.
+    let mut seen: HashSet<(Result<usize, usize>, &str)> = HashSet::new();
     let mut references = Vec::new();
     let mut next_symbol = 0;
     let mut open: Vec<usize> = Vec::new();
@@ -554,11 +743,9 @@ fn collect_references(
             .rev()
             .copied()
             .find(|&index| symbols[index].span.end_byte > start);
+        let scope = enclosing.ok_or_else(|| units.partition_point(|unit| unit.end <= start));
         let name = node_text(node, text);
-        if name.is_empty()
-            || lang.receiver_names().contains(&name)
-            || !seen.insert((enclosing, name))
-        {
+        if name.is_empty() || lang.receiver_names().contains(&name) || !seen.insert((scope, name)) {
             continue;
         }
         references.push(Reference {

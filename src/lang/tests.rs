@@ -248,3 +248,180 @@ fn language_registry() {
     assert_eq!(Lang::from_path(Path::new("a/b.txt")), None);
     assert_eq!(Lang::from_name("rust"), Some(Lang::Rust));
 }
+
+#[test]
+fn queries_run_only_at_pattern_roots_unless_a_pattern_starts_otherwise() {
+    for lang in Lang::ALL {
+        assert!(lang.queries().combined.root_kinds.is_some(), "{lang:?}");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let python = dir.path().join("python");
+    std::fs::create_dir_all(&python).expect("mkdir");
+    std::fs::write(
+        python.join("tags.scm"),
+        "[(class_definition name: (identifier) @name) @definition.class\n (function_definition name: (identifier) @name) @definition.function]\n(call function: (attribute attribute: (identifier) @reference))",
+    )
+    .expect("write");
+    let queries = LangQueries::load(Lang::Python, Some(dir.path()));
+    assert!(queries.combined.root_kinds.is_none());
+    let input = "class A:\n    def f(self):\n        self.g()\n";
+    let tree = parse(Lang::Python, input, None).expect("parses");
+    let file = super::analyze::analyze_with(
+        Path::new("/w/f.py"),
+        Lang::Python,
+        input,
+        &tree,
+        &queries.combined,
+    );
+    expect![[r#"
+        1:1 class A — class A:
+          2:5 method A.f — def f(self):
+        2 symbols, 0 imports, 1 references, 0 parse errors
+    "#]]
+    .assert_eq(&file.outline());
+}
+
+pub(super) mod incremental {
+    use std::path::Path;
+
+    use proptest::prelude::*;
+
+    use crate::index::FileIndex;
+    use crate::lang::{Lang, analyze, reanalyze};
+    use crate::text::{Change, Document, PositionEncoding, position_at};
+
+    const PYTHON_PARTS: &[&str] = &[
+        "def f(a, b=1):\n    \"\"\"Doc.\"\"\"\n    return g(a)\n",
+        "class C(B):\n    x: int = 1\n    \"\"\"Field doc.\"\"\"\n    def m(self):\n        return self.x\n",
+        "X = 1\n",
+        "\"\"\"Doc of X.\"\"\"\n",
+        "import os\n",
+        "from a import b as c\n",
+        "if x:\n    y = z(x)\n",
+        "@dec\ndef h(): pass\n",
+        "# comment\n",
+        "\n",
+        "x = 1; import q; y = w\n",
+    ];
+    const PYTHON_INSERTS: &[&str] = &[
+        "",
+        "x",
+        " ",
+        "\n",
+        ":",
+        "(",
+        ")",
+        "\"\"\"",
+        "def ",
+        "class ",
+        "    ",
+        "import y\n",
+        "#",
+        "=",
+        "\"",
+    ];
+    pub(super) const RUST_PARTS: &[&str] = &[
+        "/// Doc.\n",
+        "#[derive(Debug)]\n",
+        "pub struct S { a: u8 }\n",
+        "impl S {\n    fn new() -> Self { S { a: 0 } }\n}\n",
+        "use a::{b, c as d};\n",
+        "mod m;\n",
+        "fn f(x: u8) -> u8 { let y = x; g(y) }\n",
+        "// plain\n",
+        "const C: u8 = 1;\n",
+        "enum E { A, B }\n",
+        "use x::y; fn k() { use z::w; }\n",
+        "\n",
+    ];
+    pub(super) const RUST_INSERTS: &[&str] = &[
+        "", "x", "\n", "{", "}", "///", "//", " ", ";", "fn ", "use z;", "/*", "*/", "(",
+    ];
+
+    fn same(lang: Lang, incremental: &FileIndex, full: &FileIndex) -> Result<(), TestCaseError> {
+        prop_assert_eq!(&incremental.symbols, &full.symbols, "{:?} symbols", lang);
+        prop_assert_eq!(&incremental.imports, &full.imports, "{:?} imports", lang);
+        prop_assert_eq!(&incremental.references, &full.references, "{:?} refs", lang);
+        prop_assert_eq!(incremental.parse_errors, full.parse_errors);
+        prop_assert_eq!(&*incremental.text, &*full.text);
+        Ok(())
+    }
+
+    /// Applies rounds of random edits through a `Document`, re-analyzing incrementally after
+    /// each round, and compares with a full analysis of the same tree.
+    fn check_edits(
+        lang: Lang,
+        parts: &[usize],
+        rounds: &[Vec<(usize, usize, usize)>],
+    ) -> Result<(), TestCaseError> {
+        let (fragments, inserts, path) = match lang {
+            Lang::Python => (PYTHON_PARTS, PYTHON_INSERTS, Path::new("/w/f.py")),
+            Lang::Rust => (RUST_PARTS, RUST_INSERTS, Path::new("/w/f.rs")),
+        };
+        let text: String = parts
+            .iter()
+            .map(|&i| fragments[i % fragments.len()])
+            .collect();
+        let mut document = Document::new(&text, Some(lang));
+        let tree = document.tree().expect("tree").clone();
+        let mut previous = analyze(path, lang, &text, &tree);
+        document.mark_analyzed();
+        for round in rounds {
+            let mut changes = Vec::new();
+            let mut shadow = document.text();
+            for &(at, delete, insert) in round {
+                let start = at % (shadow.len() + 1);
+                let end = (start + delete % 6).min(shadow.len());
+                let insert = inserts[insert % inserts.len()];
+                changes.push(Change {
+                    range: Some((
+                        position_at(&shadow, start, PositionEncoding::Utf16),
+                        position_at(&shadow, end, PositionEncoding::Utf16),
+                    )),
+                    text: insert.to_string(),
+                });
+                shadow.replace_range(start..end, insert);
+            }
+            document
+                .apply_changes(&changes, PositionEncoding::Utf16)
+                .expect("valid edits");
+            let text = document.text();
+            prop_assert_eq!(&text, &shadow);
+            let tree = document.tree().expect("tree");
+            let (old_tree, edits) = document.edits_since_analysis().expect("tracked");
+            let incremental = reanalyze(&previous, old_tree, edits, &text, tree);
+            let full = analyze(path, lang, &text, tree);
+            same(lang, &incremental, &full)?;
+            previous = incremental;
+            document.mark_analyzed();
+        }
+        Ok(())
+    }
+
+    fn rounds() -> impl Strategy<Value = Vec<Vec<(usize, usize, usize)>>> {
+        prop::collection::vec(
+            prop::collection::vec((0usize..2000, 0usize..12, 0usize..20), 1..4),
+            1..5,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn python_reanalysis_equals_full_analysis(
+            parts in prop::collection::vec(0usize..20, 0..12),
+            rounds in rounds(),
+        ) {
+            check_edits(Lang::Python, &parts, &rounds)?;
+        }
+
+        #[test]
+        fn rust_reanalysis_equals_full_analysis(
+            parts in prop::collection::vec(0usize..20, 0..12),
+            rounds in rounds(),
+        ) {
+            check_edits(Lang::Rust, &parts, &rounds)?;
+        }
+    }
+}
