@@ -9,10 +9,10 @@ use std::sync::{Arc, Mutex};
 
 use tower_lsp_server::ls_types::{self as lsp, Uri};
 
-use super::documents::{DocumentStore, LineIndex};
+use super::documents::{self, DocumentStore};
 use crate::index::{FileIndex, IndexOptions, WorkspaceIndex};
 use crate::lang::Lang;
-use crate::text::PositionEncoding;
+use crate::text::{Document, PositionEncoding};
 
 /// How many recently opened or edited files retrieval is told about.
 const RECENT_FILES: usize = 16;
@@ -53,7 +53,8 @@ pub struct Session {
 pub struct TextSnapshot {
     pub path: PathBuf,
     pub text: Arc<str>,
-    pub lines: LineIndex,
+    /// The same text, for position conversion (no tree for a copy from the index or disk).
+    pub document: Document,
 }
 
 impl Session {
@@ -101,13 +102,15 @@ impl Session {
         let Some(path) = &document.path else {
             return;
         };
-        if document.indexed_version == Some(document.version) {
+        if document.indexed_version == Some(document.version()) {
             return;
         }
-        if Lang::from_path(path).is_some() {
-            self.index.update_file(path, &document.text);
+        // The buffer's incremental tree is current: the index reuses it instead of parsing.
+        let text = &document.document;
+        if let (Some(lang), Some(tree)) = (text.lang(), text.tree()) {
+            self.index.update_parsed(path, lang, &text.text(), tree);
         }
-        self.documents.mark_indexed(uri, document.version);
+        self.documents.mark_indexed(uri, document.version());
     }
 
     /// Brings the index up to date with every open buffer. Blocking.
@@ -162,22 +165,31 @@ impl Session {
     /// The text of a document: the open buffer, else the indexed copy, else the disk.
     pub fn snapshot(&self, uri: &Uri) -> Option<TextSnapshot> {
         let path = uri.to_file_path()?.into_owned();
-        let text: Arc<str> = match self.documents.get(uri) {
-            Some(document) => document.text,
-            None => match self.index.file(&path) {
-                Some(file) => file.text.clone(),
-                None => read_source(&path, self.settings.max_file_bytes)?.into(),
-            },
+        if let Some(open) = self.documents.get(uri) {
+            let text = open.document.text().into();
+            return Some(TextSnapshot {
+                path,
+                text,
+                document: open.document,
+            });
+        }
+        let text: Arc<str> = match self.index.file(&path) {
+            Some(file) => file.text.clone(),
+            None => read_source(&path, self.settings.max_file_bytes)?.into(),
         };
-        let lines = LineIndex::new(&text);
-        Some(TextSnapshot { path, text, lines })
+        let document = Document::new(&text, None);
+        Some(TextSnapshot {
+            path,
+            text,
+            document,
+        })
     }
 
     /// Converts a client position in `snapshot` to a byte offset (clamped).
     pub fn offset(&self, snapshot: &TextSnapshot, position: lsp::Position) -> usize {
         snapshot
-            .lines
-            .offset(&snapshot.text, position, self.encoding)
+            .document
+            .offset_at(documents::from_lsp(position), self.encoding)
     }
 }
 
@@ -186,19 +198,6 @@ pub fn read_source(path: &Path, max_bytes: u64) -> Option<String> {
     crate::index::walk::read_source(path, max_bytes)
         .inspect_err(|reason| tracing::debug!("not indexing {}: {}", path.display(), reason.name()))
         .ok()
-}
-
-/// The range of a core span in the client's encoding, computed on the text it came from.
-pub fn lsp_range(
-    text: &str,
-    lines: &LineIndex,
-    span: &crate::index::Span,
-    encoding: PositionEncoding,
-) -> lsp::Range {
-    lsp::Range::new(
-        lines.position(text, span.start_line, span.start_col, encoding),
-        lines.position(text, span.end_line, span.end_col, encoding),
-    )
 }
 
 /// The URI of an absolute path.
