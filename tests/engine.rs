@@ -434,6 +434,97 @@ fn remote_fim_over_completions_lays_out_the_prompt_and_applies_stops() {
     assert!(prompt.ends_with("<|fim_middle|>"), "{prompt}");
 }
 
+/// Secrets of three kinds, assembled at run time so that no scanner flags this file.
+fn planted_secrets() -> Vec<String> {
+    vec![
+        format!("ghp_{}", "x7Kq".repeat(9)),
+        format!("AKIA{}", "Q7ZX".repeat(4)),
+        format!("hunter{}", 42 * 1009),
+    ]
+}
+
+#[test]
+fn remote_prompts_never_carry_secrets() {
+    let secrets = planted_secrets();
+    let leaky = |where_: &str| {
+        format!(
+            "# {where_}\nTOKEN = \"{}\"\nAWS_ID = \"{}\"\ndb_password = \"{}\"\n",
+            secrets[0], secrets[1], secrets[2]
+        )
+    };
+    let answer = |path: &str, _: &serde_json::Value| match path {
+        "/infill" => sse(&[serde_json::json!({"content": "", "stop": true})], false),
+        "/v1/completions" => sse(
+            &[serde_json::json!({"choices": [{"text": "", "finish_reason": "stop"}]})],
+            true,
+        ),
+        _ => sse(
+            &[serde_json::json!({"choices": [{"delta": {}, "finish_reason": "stop"}]})],
+            true,
+        ),
+    };
+    let (url, seen) = serve(answer);
+    let fim_prompt = || {
+        fim(
+            &format!("{}{PY_PREFIX}", leaky("prefix")),
+            &format!("{PY_SUFFIX}{}", leaky("suffix")),
+            vec![ContextFile {
+                path: "demo/settings.py".into(),
+                text: leaky("context"),
+            }],
+        )
+    };
+    for api in [RemoteApi::Infill, RemoteApi::Openai] {
+        let (_, done) = run(
+            &remote(&url, api),
+            request(fim_prompt(), 8, Slot::Completion),
+        );
+        done.unwrap();
+    }
+    let (_, done) = run(
+        &remote(&url, RemoteApi::Openai),
+        request(chat(&leaky("question")), 8, Slot::Chat),
+    );
+    done.unwrap();
+
+    let seen = seen.lock().unwrap();
+    let paths: Vec<&str> = seen.iter().map(|(path, _)| path.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["/infill", "/v1/completions", "/v1/chat/completions"]
+    );
+    for (path, body) in seen.iter() {
+        let body = body.to_string();
+        for secret in &secrets {
+            assert!(!body.contains(secret.as_str()), "{path} received a secret");
+        }
+        // Redacted, not dropped: the code around the secrets still arrives.
+        assert!(body.contains("<REDACTED:github_token>"), "{path}: {body}");
+        assert!(body.contains("<REDACTED:aws_access_key>"), "{path}: {body}");
+        assert!(
+            body.contains("<REDACTED:password_assignment>"),
+            "{path}: {body}"
+        );
+    }
+    assert!(
+        seen[0].1["input_prefix"]
+            .as_str()
+            .unwrap()
+            .contains("def add")
+    );
+    assert!(
+        seen[0].1["input_suffix"]
+            .as_str()
+            .unwrap()
+            .contains("def main")
+    );
+    let context = seen[0].1["input_extra"][0]["text"].as_str().unwrap();
+    assert!(
+        context.starts_with("# context\nTOKEN = \"<REDACTED"),
+        "{context}"
+    );
+}
+
 #[test]
 fn remote_server_down_or_malformed_is_a_remote_error() {
     let port = TcpListener::bind("127.0.0.1:0")

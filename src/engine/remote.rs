@@ -5,6 +5,10 @@
 //! `/v1/chat/completions`. Answers are streamed (server-sent events) and read on a worker thread
 //! per request, so a slow server never blocks the caller. Stop strings and the stop predicate are
 //! applied here as well, so both backends cut text the same way.
+//!
+//! Privacy: every text part of a prompt passes through `dataset::scrub::scrub_text` before it is
+//! put in a request body, so credentials in the buffer or the retrieved context never leave the
+//! machine (see `scrubbed`).
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -21,6 +25,7 @@ use super::{
     Engine, EngineError, EngineStatus, Event, Prompt, RemoteApi, RemoteSettings, Request,
     RequestStats, estimate_tokens,
 };
+use crate::dataset::scrub::{self, Finding};
 
 struct Shared {
     status: Mutex<EngineStatus>,
@@ -140,11 +145,61 @@ impl Engine for RemoteEngine {
     }
 }
 
-/// The endpoint and JSON body for a request.
+/// `prompt` with the secrets of every text part (paths included) redacted, and what was found.
+fn scrubbed(prompt: &Prompt) -> (Prompt, Vec<Finding>) {
+    let mut findings = Vec::new();
+    let mut clean = |text: &str| {
+        let (clean, found) = scrub::scrub_text(text);
+        findings.extend(found);
+        clean
+    };
+    let prompt = match prompt {
+        Prompt::Fim {
+            repo,
+            context,
+            path,
+            prefix,
+            suffix,
+        } => Prompt::Fim {
+            repo: clean(repo),
+            context: context
+                .iter()
+                .map(|file| super::ContextFile {
+                    path: clean(&file.path),
+                    text: clean(&file.text),
+                })
+                .collect(),
+            path: clean(path),
+            prefix: clean(prefix),
+            suffix: clean(suffix),
+        },
+        Prompt::Chat(messages) => Prompt::Chat(
+            messages
+                .iter()
+                .map(|message| super::Message {
+                    role: message.role,
+                    content: clean(&message.content),
+                })
+                .collect(),
+        ),
+    };
+    (prompt, findings)
+}
+
+/// The endpoint and JSON body for a request, from its prompt after scrubbing.
 fn endpoint(settings: &RemoteSettings, request: &Request) -> (String, Value, u32) {
     let base = settings.url.trim_end_matches('/');
     let s = request.sampling;
-    match &request.prompt {
+    let (prompt, findings) = scrubbed(&request.prompt);
+    if !findings.is_empty() {
+        let rules: Vec<&str> = findings.iter().map(|finding| finding.rule).collect();
+        tracing::debug!(
+            redactions = findings.len(),
+            ?rules,
+            "secrets redacted from a prompt for {base}"
+        );
+    }
+    match &prompt {
         Prompt::Fim {
             repo,
             context,
