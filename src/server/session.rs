@@ -5,11 +5,12 @@
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use tower_lsp_server::ls_types::{self as lsp, Uri};
 
 use super::documents::{self, DocumentStore};
+use crate::engine::Engine;
 use crate::index::{FileIndex, IndexOptions, WorkspaceIndex};
 use crate::lang::Lang;
 use crate::text::{Document, PositionEncoding};
@@ -47,6 +48,8 @@ pub struct Session {
     recent: Mutex<VecDeque<PathBuf>>,
     /// Serializes buffer re-indexing so that an older version never overwrites a newer one.
     buffer_indexing: Mutex<()>,
+    /// The model, once loaded (`set_engine`); features without it fall back or decline.
+    engine: OnceLock<Arc<dyn Engine>>,
 }
 
 /// A document's text as the client sees it: the open buffer, else the indexed copy.
@@ -77,6 +80,26 @@ impl Session {
             shutting_down: AtomicBool::new(false),
             recent: Mutex::new(VecDeque::new()),
             buffer_indexing: Mutex::new(()),
+            engine: OnceLock::new(),
+        }
+    }
+
+    /// The loaded engine, if any.
+    pub fn engine(&self) -> Option<&Arc<dyn Engine>> {
+        self.engine.get()
+    }
+
+    /// Hands the session its engine once it is loaded; false if it already had one.
+    pub fn set_engine(&self, engine: Arc<dyn Engine>) -> bool {
+        self.engine.set(engine).is_ok()
+    }
+
+    /// Tokens in `text` as the model counts them: the engine's tokenizer once it is loaded,
+    /// the estimate until then (so that `pith/context` answers before the model is up).
+    pub fn count_tokens(&self, text: &str) -> usize {
+        match self.engine() {
+            Some(engine) => engine.count_tokens(text),
+            None => crate::engine::estimate_tokens(text),
         }
     }
 
