@@ -8,9 +8,8 @@ use std::time::{Duration, Instant};
 
 use pith::engine::{
     ContextFile, Engine, EngineError, EngineSettings, Event, LlamaEngine, Message, Priority,
-    Prompt, RemoteApi, RemoteEngine, RemoteSettings, Request, RequestStats, Role, Sampling, Slot,
+    Prompt, RemoteApi, RemoteEngine, RemoteSettings, Request, RequestStats, Role, Slot,
 };
-use tokio_util::sync::CancellationToken;
 
 /// Model tests share one engine and its KV cache: they take turns.
 fn serial() -> MutexGuard<'static, ()> {
@@ -40,17 +39,7 @@ fn engine() -> Option<&'static LlamaEngine> {
 }
 
 fn request(prompt: Prompt, max_tokens: u32, slot: Slot) -> Request {
-    Request {
-        prompt,
-        max_tokens,
-        stop: Vec::new(),
-        stop_when: None,
-        sampling: Sampling::default(),
-        priority: Priority::Interactive,
-        slot,
-        cancel: CancellationToken::new(),
-        supersede_key: None,
-    }
+    Request::new(prompt, max_tokens, slot)
 }
 
 fn chat(text: &str) -> Prompt {
@@ -409,6 +398,9 @@ fn remote_fim_uses_infill_with_context_files() {
     assert_eq!(seen[0].0, "/infill");
     assert_eq!(seen[0].1["input_prefix"], PY_PREFIX);
     assert_eq!(seen[0].1["input_extra"][0]["filename"], "demo/util.py");
+    assert_eq!(seen[0].1["cache_prompt"], true);
+    assert_eq!(seen[0].1["stream"], true);
+    assert_eq!(seen[0].1["n_predict"], 16);
 }
 
 #[test]

@@ -7,12 +7,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use tokio_util::sync::CancellationToken;
 
 use super::*;
 use crate::engine::{
-    self, ContextFile, Engine, EngineSettings, EngineStatus, Event, Message, Priority, Prompt,
-    Request, Role, Sampling, Slot,
+    self, ContextFile, Engine, EngineSettings, EngineStatus, Event, Message, Prompt, Request, Role,
+    Slot,
 };
 
 /// Engine settings from the command line (`--model` / `PITH_MODEL`) over the defaults.
@@ -24,17 +23,7 @@ fn engine_settings(cli: &Cli) -> EngineSettings {
 }
 
 fn request(prompt: Prompt, max_tokens: u32, slot: Slot) -> Request {
-    Request {
-        prompt,
-        max_tokens,
-        stop: Vec::new(),
-        stop_when: None,
-        sampling: Sampling::default(),
-        priority: Priority::Interactive,
-        slot,
-        cancel: CancellationToken::new(),
-        supersede_key: None,
-    }
+    Request::new(prompt, max_tokens, slot)
 }
 
 /// Runs a request to the end, handing each text piece to `on_text`; returns the stats.
