@@ -189,7 +189,6 @@ fn scrubbed(prompt: &Prompt) -> (Prompt, Vec<Finding>) {
 /// The endpoint and JSON body for a request, from its prompt after scrubbing.
 fn endpoint(settings: &RemoteSettings, request: &Request) -> (String, Value, u32) {
     let base = settings.url.trim_end_matches('/');
-    let s = request.sampling;
     let (prompt, findings) = scrubbed(&request.prompt);
     if !findings.is_empty() {
         let rules: Vec<&str> = findings.iter().map(|finding| finding.rule).collect();
@@ -212,34 +211,30 @@ fn endpoint(settings: &RemoteSettings, request: &Request) -> (String, Value, u32
                     .iter()
                     .map(|f| json!({"filename": f.path, "text": f.text}))
                     .collect();
-                let body = json!({
-                    "input_prefix": prefix,
-                    "input_suffix": suffix,
-                    "input_extra": extra,
-                    "n_predict": request.max_tokens,
-                    "temperature": s.temperature,
-                    "top_p": s.top_p,
-                    "seed": s.seed,
-                    "stop": request.stop,
-                    "cache_prompt": true,
-                    "stream": true,
-                });
+                let body = with_sampling(
+                    json!({
+                        "input_prefix": prefix,
+                        "input_suffix": suffix,
+                        "input_extra": extra,
+                        "n_predict": request.max_tokens,
+                        "cache_prompt": true,
+                    }),
+                    request,
+                );
                 let tokens = estimate_tokens(prefix) + estimate_tokens(suffix);
                 (format!("{base}/infill"), body, tokens as u32)
             }
             RemoteApi::Openai => {
                 let text =
                     format::render(&FimLayout::Qwen.layout(repo, context, path, prefix, suffix));
-                let body = json!({
-                    "model": settings.model,
-                    "prompt": text,
-                    "max_tokens": request.max_tokens,
-                    "temperature": s.temperature,
-                    "top_p": s.top_p,
-                    "seed": s.seed,
-                    "stop": request.stop,
-                    "stream": true,
-                });
+                let body = with_sampling(
+                    json!({
+                        "model": settings.model,
+                        "prompt": text,
+                        "max_tokens": request.max_tokens,
+                    }),
+                    request,
+                );
                 (
                     format!("{base}/v1/completions"),
                     body,
@@ -256,19 +251,30 @@ fn endpoint(settings: &RemoteSettings, request: &Request) -> (String, Value, u32
                 .iter()
                 .map(|m| estimate_tokens(m["content"].as_str().unwrap_or("")))
                 .sum();
-            let body = json!({
-                "model": settings.model,
-                "messages": messages,
-                "max_tokens": request.max_tokens,
-                "temperature": s.temperature,
-                "top_p": s.top_p,
-                "seed": s.seed,
-                "stop": request.stop,
-                "stream": true,
-            });
+            let body = with_sampling(
+                json!({
+                    "model": settings.model,
+                    "messages": messages,
+                    "max_tokens": request.max_tokens,
+                }),
+                request,
+            );
             (format!("{base}/v1/chat/completions"), body, tokens as u32)
         }
     }
+}
+
+/// `body` with the fields every endpoint shares: sampling, stop strings, streaming.
+fn with_sampling(mut body: Value, request: &Request) -> Value {
+    let sampling = request.sampling;
+    if let Value::Object(fields) = &mut body {
+        fields.insert("temperature".into(), json!(sampling.temperature));
+        fields.insert("top_p".into(), json!(sampling.top_p));
+        fields.insert("seed".into(), json!(sampling.seed));
+        fields.insert("stop".into(), json!(request.stop));
+        fields.insert("stream".into(), json!(true));
+    }
+    body
 }
 
 /// Runs one request; `Ok(None)` when cancelled.
