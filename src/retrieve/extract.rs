@@ -413,20 +413,25 @@ impl<'s> Extractor<'s> {
         Some(lines.join("\n"))
     }
 
+    /// The name node and alias of one entry of an import list (`x` or `x as y`).
+    fn name_and_alias<'t>(&self, entry: Node<'t>) -> (Option<Node<'t>>, Option<String>) {
+        match entry.kind() {
+            "aliased_import" => (
+                entry.child_by_field_name("name"),
+                entry
+                    .child_by_field_name("alias")
+                    .map(|alias| self.text(alias).to_string()),
+            ),
+            _ => (Some(entry), None),
+        }
+    }
+
     fn python_import(&mut self, node: Node<'_>) {
         let line = node.start_position().row as u32;
         let mut cursor = node.walk();
         if node.kind() == "import_statement" {
             for child in node.children_by_field_name("name", &mut cursor) {
-                let (module, alias) = match child.kind() {
-                    "aliased_import" => (
-                        child.child_by_field_name("name"),
-                        child
-                            .child_by_field_name("alias")
-                            .map(|a| self.text(a).to_string()),
-                    ),
-                    _ => (Some(child), None),
-                };
+                let (module, alias) = self.name_and_alias(child);
                 if let Some(module) = module {
                     self.imports.push(Import {
                         module: self.text(module).to_string(),
@@ -461,15 +466,7 @@ impl<'s> Extractor<'s> {
             return;
         }
         for child in node.children_by_field_name("name", &mut cursor) {
-            let (name, alias) = match child.kind() {
-                "aliased_import" => (
-                    child.child_by_field_name("name"),
-                    child
-                        .child_by_field_name("alias")
-                        .map(|a| self.text(a).to_string()),
-                ),
-                _ => (Some(child), None),
-            };
+            let (name, alias) = self.name_and_alias(child);
             if let Some(name) = name {
                 self.imports.push(Import {
                     module: module.clone(),
