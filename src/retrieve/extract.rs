@@ -4,41 +4,19 @@
 //! of definitions that a syntax error hid from the tree, applied to the buffer and to indexed
 //! files alike. It fills the index's data model (`FileIndex`).
 
-use std::cell::RefCell;
-use std::hash::{Hash, Hasher};
 use std::path::Path;
 use std::sync::Arc;
 
-use tree_sitter::{Node, Parser};
+use tree_sitter::Node;
 
 use crate::index::{FileIndex, Import, Reference, Span, Symbol, SymbolKind};
 use crate::lang::Lang;
-
-thread_local! {
-    static PARSERS: RefCell<(Option<Parser>, Option<Parser>)> = const { RefCell::new((None, None)) };
-}
 
 /// Parse `text` as the language of `path`; None for an unsupported extension or a parser
 /// failure. Syntax errors do not fail: tree-sitter recovers and `parse_errors` counts them.
 pub fn parse_file(path: &Path, text: &str) -> Option<FileIndex> {
     let lang = Lang::from_path(path)?;
-    let tree = PARSERS.with(|cell| {
-        let mut parsers = cell.borrow_mut();
-        let slot = match lang {
-            Lang::Python => &mut parsers.0,
-            Lang::Rust => &mut parsers.1,
-        };
-        if slot.is_none() {
-            let mut parser = Parser::new();
-            let language: tree_sitter::Language = match lang {
-                Lang::Python => tree_sitter_python::LANGUAGE.into(),
-                Lang::Rust => tree_sitter_rust::LANGUAGE.into(),
-            };
-            parser.set_language(&language).ok()?;
-            *slot = Some(parser);
-        }
-        slot.as_mut()?.parse(text, None)
-    })?;
+    let tree = crate::lang::parse(lang, text, None)?;
     let mut extractor = Extractor {
         src: text,
         lang,
@@ -51,13 +29,11 @@ pub fn parse_file(path: &Path, text: &str) -> Option<FileIndex> {
     if extractor.parse_errors > 0 {
         recover_definitions(text, lang, &mut extractor.symbols);
     }
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    text.hash(&mut hasher);
     Some(FileIndex {
         path: path.to_path_buf(),
         lang,
         text: Arc::from(text),
-        content_hash: hasher.finish(),
+        content_hash: crate::lang::content_hash(text),
         symbols: extractor.symbols,
         imports: extractor.imports,
         references: extractor.references,
