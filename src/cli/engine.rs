@@ -44,26 +44,6 @@ fn run_blocking(
     anyhow::bail!("the engine stopped without an answer")
 }
 
-/// Byte offset of a (line, UTF-16 column) position, clamped to the text.
-fn byte_offset(text: &str, line: u32, character: u32) -> usize {
-    let mut start = 0;
-    for _ in 0..line {
-        match text[start..].find('\n') {
-            Some(i) => start += i + 1,
-            None => return text.len(),
-        }
-    }
-    let end = text[start..].find('\n').map_or(text.len(), |i| start + i);
-    let mut units = 0u32;
-    for (i, c) in text[start..end].char_indices() {
-        if units >= character {
-            return start + i;
-        }
-        units += c.len_utf16() as u32;
-    }
-    end
-}
-
 pub fn complete(cli: &Cli, args: &CompleteArgs) -> anyhow::Result<()> {
     let position = &args.position;
     if position.batch.is_some() {
@@ -80,7 +60,7 @@ pub fn complete(cli: &Cli, args: &CompleteArgs) -> anyhow::Result<()> {
         Some(root) => std::fs::canonicalize(root)?,
         None => path.parent().map(Path::to_path_buf).unwrap_or_default(),
     };
-    let cursor = byte_offset(&text, position.line, position.character);
+    let cursor = super::context::byte_offset(&text, position.line, position.character);
     let engine = engine::open(&engine_settings(cli))?;
     let context = if args.no_context {
         Vec::new()
