@@ -330,21 +330,12 @@ fn make_adapters(model: &Path, dir: &Path) -> Option<(PathBuf, PathBuf)> {
 }
 
 fn greedy(engine: &pith::engine::LlamaEngine, question: &str) -> String {
-    use pith::engine::{Engine, Event, Message, Priority, Prompt, Request, Role, Sampling, Slot};
-    let request = Request {
-        prompt: Prompt::Chat(vec![Message {
-            role: Role::User,
-            content: question.into(),
-        }]),
-        max_tokens: 24,
-        stop: Vec::new(),
-        stop_when: None,
-        sampling: Sampling::default(),
-        priority: Priority::Interactive,
-        slot: Slot::Chat,
-        cancel: Default::default(),
-        supersede_key: None,
-    };
+    use pith::engine::{Engine, Event, Message, Prompt, Request, Role, Slot};
+    let question = Prompt::Chat(vec![Message {
+        role: Role::User,
+        content: question.into(),
+    }]);
+    let request = Request::new(question, 24, Slot::Chat);
     let mut events = engine.submit(request);
     let mut text = String::new();
     while let Some(event) = events.blocking_recv() {

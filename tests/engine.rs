@@ -8,9 +8,8 @@ use std::time::{Duration, Instant};
 
 use pith::engine::{
     ContextFile, Engine, EngineError, EngineSettings, Event, LlamaEngine, Message, Priority,
-    Prompt, RemoteApi, RemoteEngine, RemoteSettings, Request, RequestStats, Role, Sampling, Slot,
+    Prompt, RemoteApi, RemoteEngine, RemoteSettings, Request, RequestStats, Role, Slot,
 };
-use tokio_util::sync::CancellationToken;
 
 /// Model tests share one engine and its KV cache: they take turns.
 fn serial() -> MutexGuard<'static, ()> {
@@ -40,17 +39,7 @@ fn engine() -> Option<&'static LlamaEngine> {
 }
 
 fn request(prompt: Prompt, max_tokens: u32, slot: Slot) -> Request {
-    Request {
-        prompt,
-        max_tokens,
-        stop: Vec::new(),
-        stop_when: None,
-        sampling: Sampling::default(),
-        priority: Priority::Interactive,
-        slot,
-        cancel: CancellationToken::new(),
-        supersede_key: None,
-    }
+    Request::new(prompt, max_tokens, slot)
 }
 
 fn chat(text: &str) -> Prompt {
@@ -409,6 +398,9 @@ fn remote_fim_uses_infill_with_context_files() {
     assert_eq!(seen[0].0, "/infill");
     assert_eq!(seen[0].1["input_prefix"], PY_PREFIX);
     assert_eq!(seen[0].1["input_extra"][0]["filename"], "demo/util.py");
+    assert_eq!(seen[0].1["cache_prompt"], true);
+    assert_eq!(seen[0].1["stream"], true);
+    assert_eq!(seen[0].1["n_predict"], 16);
 }
 
 #[test]
@@ -432,6 +424,97 @@ fn remote_fim_over_completions_lays_out_the_prompt_and_applies_stops() {
     let prompt = seen[0].1["prompt"].as_str().unwrap();
     assert!(prompt.starts_with("<|fim_prefix|>def add"), "{prompt}");
     assert!(prompt.ends_with("<|fim_middle|>"), "{prompt}");
+}
+
+/// Secrets of three kinds, assembled at run time so that no scanner flags this file.
+fn planted_secrets() -> Vec<String> {
+    vec![
+        format!("ghp_{}", "x7Kq".repeat(9)),
+        format!("AKIA{}", "Q7ZX".repeat(4)),
+        format!("hunter{}", 42 * 1009),
+    ]
+}
+
+#[test]
+fn remote_prompts_never_carry_secrets() {
+    let secrets = planted_secrets();
+    let leaky = |where_: &str| {
+        format!(
+            "# {where_}\nTOKEN = \"{}\"\nAWS_ID = \"{}\"\ndb_password = \"{}\"\n",
+            secrets[0], secrets[1], secrets[2]
+        )
+    };
+    let answer = |path: &str, _: &serde_json::Value| match path {
+        "/infill" => sse(&[serde_json::json!({"content": "", "stop": true})], false),
+        "/v1/completions" => sse(
+            &[serde_json::json!({"choices": [{"text": "", "finish_reason": "stop"}]})],
+            true,
+        ),
+        _ => sse(
+            &[serde_json::json!({"choices": [{"delta": {}, "finish_reason": "stop"}]})],
+            true,
+        ),
+    };
+    let (url, seen) = serve(answer);
+    let fim_prompt = || {
+        fim(
+            &format!("{}{PY_PREFIX}", leaky("prefix")),
+            &format!("{PY_SUFFIX}{}", leaky("suffix")),
+            vec![ContextFile {
+                path: "demo/settings.py".into(),
+                text: leaky("context"),
+            }],
+        )
+    };
+    for api in [RemoteApi::Infill, RemoteApi::Openai] {
+        let (_, done) = run(
+            &remote(&url, api),
+            request(fim_prompt(), 8, Slot::Completion),
+        );
+        done.unwrap();
+    }
+    let (_, done) = run(
+        &remote(&url, RemoteApi::Openai),
+        request(chat(&leaky("question")), 8, Slot::Chat),
+    );
+    done.unwrap();
+
+    let seen = seen.lock().unwrap();
+    let paths: Vec<&str> = seen.iter().map(|(path, _)| path.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["/infill", "/v1/completions", "/v1/chat/completions"]
+    );
+    for (path, body) in seen.iter() {
+        let body = body.to_string();
+        for secret in &secrets {
+            assert!(!body.contains(secret.as_str()), "{path} received a secret");
+        }
+        // Redacted, not dropped: the code around the secrets still arrives.
+        assert!(body.contains("<REDACTED:github_token>"), "{path}: {body}");
+        assert!(body.contains("<REDACTED:aws_access_key>"), "{path}: {body}");
+        assert!(
+            body.contains("<REDACTED:password_assignment>"),
+            "{path}: {body}"
+        );
+    }
+    assert!(
+        seen[0].1["input_prefix"]
+            .as_str()
+            .unwrap()
+            .contains("def add")
+    );
+    assert!(
+        seen[0].1["input_suffix"]
+            .as_str()
+            .unwrap()
+            .contains("def main")
+    );
+    let context = seen[0].1["input_extra"][0]["text"].as_str().unwrap();
+    assert!(
+        context.starts_with("# context\nTOKEN = \"<REDACTED"),
+        "{context}"
+    );
 }
 
 #[test]

@@ -144,24 +144,14 @@ fn answer(
     serde_json::json!({ "id": query.id, "snippets": retrieve::snippets_json(root, &snippets) })
 }
 
-/// Byte offset of (line, UTF-16 column), clamped to the line and the text.
+/// Byte offset of (line, UTF-16 column), clamped to the line and the text (as editors and the
+/// eval's queries count columns).
 pub(super) fn byte_offset(text: &str, line: u32, character: u32) -> usize {
-    let mut start = 0;
-    for _ in 0..line {
-        match text[start..].find('\n') {
-            Some(i) => start += i + 1,
-            None => return text.len(),
-        }
-    }
-    let line_text = text[start..].split('\n').next().unwrap_or("");
-    let mut units = 0u32;
-    for (offset, ch) in line_text.char_indices() {
-        if units >= character {
-            return start + offset;
-        }
-        units += ch.len_utf16() as u32;
-    }
-    start + line_text.trim_end_matches('\r').len()
+    crate::text::offset_at(
+        text,
+        crate::text::Position { line, character },
+        crate::text::PositionEncoding::Utf16,
+    )
 }
 
 /// The nearest ancestor holding a project manifest or `.git`, else the file's folder.
@@ -175,20 +165,4 @@ pub(super) fn find_root(file: &Path) -> PathBuf {
         dir = current.parent();
     }
     file.parent().map(Path::to_path_buf).unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::byte_offset;
-
-    #[test]
-    fn utf16_columns_map_to_bytes() {
-        let text = "ab\nxé😀y\n";
-        assert_eq!(byte_offset(text, 1, 0), 3);
-        assert_eq!(byte_offset(text, 1, 2), 6);
-        // 😀 is two UTF-16 units and four bytes.
-        assert_eq!(byte_offset(text, 1, 4), 10);
-        assert_eq!(byte_offset(text, 1, 99), 11);
-        assert_eq!(byte_offset(text, 9, 0), text.len());
-    }
 }

@@ -7,12 +7,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use tokio_util::sync::CancellationToken;
 
 use super::*;
 use crate::engine::{
-    self, ContextFile, Engine, EngineSettings, EngineStatus, Event, Message, Priority, Prompt,
-    Request, Role, Sampling, Slot,
+    self, ContextFile, Engine, EngineSettings, EngineStatus, Event, Message, Prompt, Request, Role,
+    Slot,
 };
 
 /// Engine settings from the command line (`--model` / `PITH_MODEL`) over the defaults.
@@ -24,17 +23,7 @@ fn engine_settings(cli: &Cli) -> EngineSettings {
 }
 
 fn request(prompt: Prompt, max_tokens: u32, slot: Slot) -> Request {
-    Request {
-        prompt,
-        max_tokens,
-        stop: Vec::new(),
-        stop_when: None,
-        sampling: Sampling::default(),
-        priority: Priority::Interactive,
-        slot,
-        cancel: CancellationToken::new(),
-        supersede_key: None,
-    }
+    Request::new(prompt, max_tokens, slot)
 }
 
 /// Runs a request to the end, handing each text piece to `on_text`; returns the stats.
@@ -55,26 +44,6 @@ fn run_blocking(
     anyhow::bail!("the engine stopped without an answer")
 }
 
-/// Byte offset of a (line, UTF-16 column) position, clamped to the text.
-fn byte_offset(text: &str, line: u32, character: u32) -> usize {
-    let mut start = 0;
-    for _ in 0..line {
-        match text[start..].find('\n') {
-            Some(i) => start += i + 1,
-            None => return text.len(),
-        }
-    }
-    let end = text[start..].find('\n').map_or(text.len(), |i| start + i);
-    let mut units = 0u32;
-    for (i, c) in text[start..end].char_indices() {
-        if units >= character {
-            return start + i;
-        }
-        units += c.len_utf16() as u32;
-    }
-    end
-}
-
 pub fn complete(cli: &Cli, args: &CompleteArgs) -> anyhow::Result<()> {
     let position = &args.position;
     if position.batch.is_some() {
@@ -91,7 +60,7 @@ pub fn complete(cli: &Cli, args: &CompleteArgs) -> anyhow::Result<()> {
         Some(root) => std::fs::canonicalize(root)?,
         None => path.parent().map(Path::to_path_buf).unwrap_or_default(),
     };
-    let cursor = byte_offset(&text, position.line, position.character);
+    let cursor = super::context::byte_offset(&text, position.line, position.character);
     let engine = engine::open(&engine_settings(cli))?;
     let context = if args.no_context {
         Vec::new()

@@ -940,19 +940,11 @@ pub fn raw_bench(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{Priority, Sampling};
 
     fn request(stop: &[&str]) -> Request {
         Request {
-            prompt: Prompt::Chat(Vec::new()),
-            max_tokens: 10,
             stop: stop.iter().map(|s| s.to_string()).collect(),
-            stop_when: None,
-            sampling: Sampling::default(),
-            priority: Priority::Interactive,
-            slot: Slot::Chat,
-            cancel: CancellationToken::new(),
-            supersede_key: None,
+            ..Request::new(Prompt::Chat(Vec::new()), 10, Slot::Chat)
         }
     }
 

@@ -121,6 +121,24 @@ pub struct Request {
     pub supersede_key: Option<String>,
 }
 
+impl Request {
+    /// An interactive request with the defaults: greedy, no stop strings, nothing superseding
+    /// it, a fresh cancellation token. Callers adjust the public fields from there.
+    pub fn new(prompt: Prompt, max_tokens: u32, slot: Slot) -> Request {
+        Request {
+            prompt,
+            max_tokens,
+            stop: Vec::new(),
+            stop_when: None,
+            sampling: Sampling::default(),
+            priority: Priority::Interactive,
+            slot,
+            cancel: CancellationToken::new(),
+            supersede_key: None,
+        }
+    }
+}
+
 impl std::fmt::Debug for Request {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Request")

@@ -5,6 +5,10 @@
 //! `/v1/chat/completions`. Answers are streamed (server-sent events) and read on a worker thread
 //! per request, so a slow server never blocks the caller. Stop strings and the stop predicate are
 //! applied here as well, so both backends cut text the same way.
+//!
+//! Privacy: every text part of a prompt passes through `dataset::scrub::scrub_text` before it is
+//! put in a request body, so credentials in the buffer or the retrieved context never leave the
+//! machine (see `scrubbed`).
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -21,6 +25,7 @@ use super::{
     Engine, EngineError, EngineStatus, Event, Prompt, RemoteApi, RemoteSettings, Request,
     RequestStats, estimate_tokens,
 };
+use crate::dataset::scrub::{self, Finding};
 
 struct Shared {
     status: Mutex<EngineStatus>,
@@ -140,11 +145,60 @@ impl Engine for RemoteEngine {
     }
 }
 
-/// The endpoint and JSON body for a request.
+/// `prompt` with the secrets of every text part (paths included) redacted, and what was found.
+fn scrubbed(prompt: &Prompt) -> (Prompt, Vec<Finding>) {
+    let mut findings = Vec::new();
+    let mut clean = |text: &str| {
+        let (clean, found) = scrub::scrub_text(text);
+        findings.extend(found);
+        clean
+    };
+    let prompt = match prompt {
+        Prompt::Fim {
+            repo,
+            context,
+            path,
+            prefix,
+            suffix,
+        } => Prompt::Fim {
+            repo: clean(repo),
+            context: context
+                .iter()
+                .map(|file| super::ContextFile {
+                    path: clean(&file.path),
+                    text: clean(&file.text),
+                })
+                .collect(),
+            path: clean(path),
+            prefix: clean(prefix),
+            suffix: clean(suffix),
+        },
+        Prompt::Chat(messages) => Prompt::Chat(
+            messages
+                .iter()
+                .map(|message| super::Message {
+                    role: message.role,
+                    content: clean(&message.content),
+                })
+                .collect(),
+        ),
+    };
+    (prompt, findings)
+}
+
+/// The endpoint and JSON body for a request, from its prompt after scrubbing.
 fn endpoint(settings: &RemoteSettings, request: &Request) -> (String, Value, u32) {
     let base = settings.url.trim_end_matches('/');
-    let s = request.sampling;
-    match &request.prompt {
+    let (prompt, findings) = scrubbed(&request.prompt);
+    if !findings.is_empty() {
+        let rules: Vec<&str> = findings.iter().map(|finding| finding.rule).collect();
+        tracing::debug!(
+            redactions = findings.len(),
+            ?rules,
+            "secrets redacted from a prompt for {base}"
+        );
+    }
+    match &prompt {
         Prompt::Fim {
             repo,
             context,
@@ -157,34 +211,30 @@ fn endpoint(settings: &RemoteSettings, request: &Request) -> (String, Value, u32
                     .iter()
                     .map(|f| json!({"filename": f.path, "text": f.text}))
                     .collect();
-                let body = json!({
-                    "input_prefix": prefix,
-                    "input_suffix": suffix,
-                    "input_extra": extra,
-                    "n_predict": request.max_tokens,
-                    "temperature": s.temperature,
-                    "top_p": s.top_p,
-                    "seed": s.seed,
-                    "stop": request.stop,
-                    "cache_prompt": true,
-                    "stream": true,
-                });
+                let body = with_sampling(
+                    json!({
+                        "input_prefix": prefix,
+                        "input_suffix": suffix,
+                        "input_extra": extra,
+                        "n_predict": request.max_tokens,
+                        "cache_prompt": true,
+                    }),
+                    request,
+                );
                 let tokens = estimate_tokens(prefix) + estimate_tokens(suffix);
                 (format!("{base}/infill"), body, tokens as u32)
             }
             RemoteApi::Openai => {
                 let text =
                     format::render(&FimLayout::Qwen.layout(repo, context, path, prefix, suffix));
-                let body = json!({
-                    "model": settings.model,
-                    "prompt": text,
-                    "max_tokens": request.max_tokens,
-                    "temperature": s.temperature,
-                    "top_p": s.top_p,
-                    "seed": s.seed,
-                    "stop": request.stop,
-                    "stream": true,
-                });
+                let body = with_sampling(
+                    json!({
+                        "model": settings.model,
+                        "prompt": text,
+                        "max_tokens": request.max_tokens,
+                    }),
+                    request,
+                );
                 (
                     format!("{base}/v1/completions"),
                     body,
@@ -201,19 +251,30 @@ fn endpoint(settings: &RemoteSettings, request: &Request) -> (String, Value, u32
                 .iter()
                 .map(|m| estimate_tokens(m["content"].as_str().unwrap_or("")))
                 .sum();
-            let body = json!({
-                "model": settings.model,
-                "messages": messages,
-                "max_tokens": request.max_tokens,
-                "temperature": s.temperature,
-                "top_p": s.top_p,
-                "seed": s.seed,
-                "stop": request.stop,
-                "stream": true,
-            });
+            let body = with_sampling(
+                json!({
+                    "model": settings.model,
+                    "messages": messages,
+                    "max_tokens": request.max_tokens,
+                }),
+                request,
+            );
             (format!("{base}/v1/chat/completions"), body, tokens as u32)
         }
     }
+}
+
+/// `body` with the fields every endpoint shares: sampling, stop strings, streaming.
+fn with_sampling(mut body: Value, request: &Request) -> Value {
+    let sampling = request.sampling;
+    if let Value::Object(fields) = &mut body {
+        fields.insert("temperature".into(), json!(sampling.temperature));
+        fields.insert("top_p".into(), json!(sampling.top_p));
+        fields.insert("seed".into(), json!(sampling.seed));
+        fields.insert("stop".into(), json!(request.stop));
+        fields.insert("stream".into(), json!(true));
+    }
+    body
 }
 
 /// Runs one request; `Ok(None)` when cancelled.

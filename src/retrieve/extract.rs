@@ -4,41 +4,19 @@
 //! of definitions that a syntax error hid from the tree, applied to the buffer and to indexed
 //! files alike. It fills the index's data model (`FileIndex`).
 
-use std::cell::RefCell;
-use std::hash::{Hash, Hasher};
 use std::path::Path;
 use std::sync::Arc;
 
-use tree_sitter::{Node, Parser};
+use tree_sitter::Node;
 
 use crate::index::{FileIndex, Import, Reference, Span, Symbol, SymbolKind};
 use crate::lang::Lang;
-
-thread_local! {
-    static PARSERS: RefCell<(Option<Parser>, Option<Parser>)> = const { RefCell::new((None, None)) };
-}
 
 /// Parse `text` as the language of `path`; None for an unsupported extension or a parser
 /// failure. Syntax errors do not fail: tree-sitter recovers and `parse_errors` counts them.
 pub fn parse_file(path: &Path, text: &str) -> Option<FileIndex> {
     let lang = Lang::from_path(path)?;
-    let tree = PARSERS.with(|cell| {
-        let mut parsers = cell.borrow_mut();
-        let slot = match lang {
-            Lang::Python => &mut parsers.0,
-            Lang::Rust => &mut parsers.1,
-        };
-        if slot.is_none() {
-            let mut parser = Parser::new();
-            let language: tree_sitter::Language = match lang {
-                Lang::Python => tree_sitter_python::LANGUAGE.into(),
-                Lang::Rust => tree_sitter_rust::LANGUAGE.into(),
-            };
-            parser.set_language(&language).ok()?;
-            *slot = Some(parser);
-        }
-        slot.as_mut()?.parse(text, None)
-    })?;
+    let tree = crate::lang::parse(lang, text, None)?;
     let mut extractor = Extractor {
         src: text,
         lang,
@@ -51,13 +29,11 @@ pub fn parse_file(path: &Path, text: &str) -> Option<FileIndex> {
     if extractor.parse_errors > 0 {
         recover_definitions(text, lang, &mut extractor.symbols);
     }
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    text.hash(&mut hasher);
     Some(FileIndex {
         path: path.to_path_buf(),
         lang,
         text: Arc::from(text),
-        content_hash: hasher.finish(),
+        content_hash: crate::lang::content_hash(text),
         symbols: extractor.symbols,
         imports: extractor.imports,
         references: extractor.references,
@@ -413,20 +389,25 @@ impl<'s> Extractor<'s> {
         Some(lines.join("\n"))
     }
 
+    /// The name node and alias of one entry of an import list (`x` or `x as y`).
+    fn name_and_alias<'t>(&self, entry: Node<'t>) -> (Option<Node<'t>>, Option<String>) {
+        match entry.kind() {
+            "aliased_import" => (
+                entry.child_by_field_name("name"),
+                entry
+                    .child_by_field_name("alias")
+                    .map(|alias| self.text(alias).to_string()),
+            ),
+            _ => (Some(entry), None),
+        }
+    }
+
     fn python_import(&mut self, node: Node<'_>) {
         let line = node.start_position().row as u32;
         let mut cursor = node.walk();
         if node.kind() == "import_statement" {
             for child in node.children_by_field_name("name", &mut cursor) {
-                let (module, alias) = match child.kind() {
-                    "aliased_import" => (
-                        child.child_by_field_name("name"),
-                        child
-                            .child_by_field_name("alias")
-                            .map(|a| self.text(a).to_string()),
-                    ),
-                    _ => (Some(child), None),
-                };
+                let (module, alias) = self.name_and_alias(child);
                 if let Some(module) = module {
                     self.imports.push(Import {
                         module: self.text(module).to_string(),
@@ -461,15 +442,7 @@ impl<'s> Extractor<'s> {
             return;
         }
         for child in node.children_by_field_name("name", &mut cursor) {
-            let (name, alias) = match child.kind() {
-                "aliased_import" => (
-                    child.child_by_field_name("name"),
-                    child
-                        .child_by_field_name("alias")
-                        .map(|a| self.text(a).to_string()),
-                ),
-                _ => (Some(child), None),
-            };
+            let (name, alias) = self.name_and_alias(child);
             if let Some(name) = name {
                 self.imports.push(Import {
                     module: module.clone(),

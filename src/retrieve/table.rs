@@ -3,9 +3,17 @@
 //! `__init__.py` and relative imports; Rust `crate::`/`super::`/`self::` paths, `mod.rs`, and
 //! re-exports followed a few hops).
 //!
-//! Built once per batch by the CLI, or from a `WorkspaceIndex` when its files change. The
-//! resolution here was written before `index/resolve.rs` landed; it differs in returning the
-//! binding kind (module, definitions, glob) that ranking needs. Merging the two is future work.
+//! Built once per batch by the CLI, or from a `WorkspaceIndex` when its files change.
+//!
+//! Why this resolver is not `WorkspaceIndex::resolve_import`/`resolve_module` (yet): ranking
+//! needs (1) the binding *kind* of each import (a module for `from pkg import sub`, definitions,
+//! or a glob), where the index returns definitions or files; (2) results over this table's
+//! files, whose symbols include the definitions `extract::with_recovered_definitions` recovered
+//! from syntax errors, which the index's `SymbolRef`s never point at; (3) a fallback to the
+//! name's top-level definitions anywhere when a path cannot be followed (inline modules,
+//! macro-made re-exports), where the index returns nothing; (4) a module's exported names
+//! following re-exports for qualifiers (`utils.f`, `super::ser::f`), which the index keeps
+//! private (`lookup_exported`). Merging needs those from the index first.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path};

@@ -52,7 +52,8 @@ pub fn context(session: &Session, params: &ContextParams) -> ContextResult {
             .unwrap_or(session.settings.budget_tokens),
         recent: &recent,
     };
-    let snippets = retrieve(&session.index, &query, &approximate_tokens);
+    // The budget is in the model's tokens: the engine's tokenizer when loaded.
+    let snippets = retrieve(&session.index, &query, &|text| session.count_tokens(text));
     ContextResult {
         snippets: snippets
             .into_iter()
@@ -69,7 +70,77 @@ pub fn context(session: &Session, params: &ContextParams) -> ContextResult {
     }
 }
 
-/// About four bytes per token for code: the model's tokenizer is not loaded just to answer this.
-fn approximate_tokens(text: &str) -> usize {
-    text.len().div_ceil(4)
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::engine::{Engine, EngineStatus, Event, Request};
+    use crate::server::Settings;
+    use crate::text::PositionEncoding;
+
+    /// Counts one token per byte, four times the estimate; generates nothing.
+    struct ByteTokens;
+
+    impl Engine for ByteTokens {
+        fn submit(&self, _: Request) -> mpsc::UnboundedReceiver<Event> {
+            mpsc::unbounded_channel().1
+        }
+        fn count_tokens(&self, text: &str) -> usize {
+            text.len()
+        }
+        fn status(&self) -> EngineStatus {
+            EngineStatus::default()
+        }
+    }
+
+    fn session_with_helpers(root: &Path) -> (Session, ContextParams) {
+        let session = Session::new(
+            vec![root.to_path_buf()],
+            lsp::ClientCapabilities::default(),
+            PositionEncoding::Utf16,
+            Settings::default(),
+        );
+        let mut main = String::from("from helpers import *\n\ndef main():\n");
+        for n in 0..12 {
+            let helper = format!(
+                "def helper_{n}(value, scale):\n    \"\"\"Scales value number {n}.\"\"\"\n    return value * scale + {n}\n\n"
+            );
+            session
+                .index
+                .update_file(&root.join(format!("helpers_{n}.py")), &helper);
+            main.push_str(&format!("    helper_{n}(1, 2)\n"));
+        }
+        let path = root.join("main.py");
+        session.index.update_file(&path, &main);
+        let params = ContextParams {
+            text_document: lsp::TextDocumentIdentifier {
+                uri: Uri::from_file_path(&path).unwrap(),
+            },
+            position: lsp::Position::new(3, 4),
+            budget_tokens: Some(160),
+        };
+        (session, params)
+    }
+
+    fn tokens(snippets: &[ContextSnippet], count: impl Fn(&str) -> usize) -> usize {
+        snippets.iter().map(|snippet| count(&snippet.text)).sum()
+    }
+
+    #[test]
+    fn the_budget_is_counted_with_the_engine_tokenizer_once_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let (session, params) = session_with_helpers(dir.path());
+        let estimated = context(&session, &params).snippets;
+        assert!(session.set_engine(Arc::new(ByteTokens)));
+        let counted = context(&session, &params).snippets;
+
+        // With the estimate, more fits than the byte tokenizer allows.
+        assert!(tokens(&estimated, |text| text.len()) > 160);
+        assert!(tokens(&counted, |text| text.len()) <= 160);
+        assert!(!counted.is_empty() && counted.len() < estimated.len());
+    }
 }

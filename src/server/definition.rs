@@ -3,9 +3,10 @@
 
 use tower_lsp_server::ls_types::{self as lsp, Uri};
 
-use super::documents::LineIndex;
-use super::session::{Session, lsp_range, path_uri};
+use super::documents::{from_lsp, lsp_range};
+use super::session::{Session, path_uri};
 use crate::index::SymbolRef;
+use crate::text::Document;
 
 pub fn definition(session: &Session, uri: &Uri, position: lsp::Position) -> Vec<lsp::Location> {
     let Some(targets) = resolve_at(session, uri, position) else {
@@ -15,13 +16,8 @@ pub fn definition(session: &Session, uri: &Uri, position: lsp::Position) -> Vec<
         .iter()
         .filter_map(|target| {
             let file = &target.file;
-            let lines = LineIndex::new(&file.text);
-            let range = lsp_range(
-                &file.text,
-                &lines,
-                &target.symbol().name_span,
-                session.encoding,
-            );
+            let text = Document::new(&file.text, None);
+            let range = lsp_range(&text, &target.symbol().name_span, session.encoding);
             Some(lsp::Location::new(path_uri(&file.path)?, range))
         })
         .collect()
@@ -31,7 +27,6 @@ pub fn definition(session: &Session, uri: &Uri, position: lsp::Position) -> Vec<
 /// document is unknown. The position is read against the very text the index holds.
 pub fn resolve_at(session: &Session, uri: &Uri, position: lsp::Position) -> Option<Vec<SymbolRef>> {
     let file = session.indexed_file(uri)?;
-    let lines = LineIndex::new(&file.text);
-    let offset = lines.offset(&file.text, position, session.encoding);
+    let offset = Document::new(&file.text, None).offset_at(from_lsp(position), session.encoding);
     Some(session.index.goto_definition(&file, offset))
 }

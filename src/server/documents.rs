@@ -1,20 +1,18 @@
-//! Open documents and position conversion at the protocol boundary.
+//! Open documents at the protocol boundary.
 //!
-//! The editor's buffers live here (`DocumentStore`), keyed by URI, each with its version and the
-//! version the index last saw. Edits are applied synchronously, in arrival order, and a version
-//! never goes backwards. `LineIndex` converts between the client's positions (UTF-16 or UTF-8
-//! columns, negotiated) and the byte offsets / (line, byte column) pairs the core uses; every
-//! conversion clamps, so an out-of-range position lands on the nearest valid place.
-//!
-//! When `text::Document` lands in the core, `LineIndex` and the edit code move behind it.
+//! The editor's buffers live here (`DocumentStore`), keyed by URI, each a `text::Document` (rope,
+//! version and incrementally reparsed tree) with the version the index last saw. Edits are
+//! applied synchronously, in arrival order, and a version never goes backwards. Position
+//! conversion is `text::Document`'s, in the negotiated encoding; this file only translates
+//! between the LSP types and the core's.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use dashmap::DashMap;
 use tower_lsp_server::ls_types::{self as lsp, Uri};
 
-use crate::text::PositionEncoding;
+use crate::lang::Lang;
+use crate::text::{self, Document, PositionEncoding, TextError};
 
 /// One buffer the editor holds open.
 #[derive(Debug, Clone)]
@@ -22,13 +20,19 @@ pub struct OpenDocument {
     /// The file path, when the URI is a `file:` URI.
     pub path: Option<PathBuf>,
     pub language_id: String,
-    pub version: i32,
-    pub text: Arc<str>,
+    /// Text, client version and (for Python and Rust files) the syntax tree.
+    pub document: Document,
     /// The version last handed to the index, if any.
     pub indexed_version: Option<i32>,
 }
 
-/// Why an edit was not applied.
+impl OpenDocument {
+    pub fn version(&self) -> i32 {
+        self.document.version
+    }
+}
+
+/// Why an edit was not applied; the buffer is left as it was.
 #[derive(Debug, PartialEq, Eq)]
 pub enum EditError {
     UnknownDocument,
@@ -37,6 +41,8 @@ pub enum EditError {
         current: i32,
         received: i32,
     },
+    /// The core refused the changes (an inverted range).
+    Refused(TextError),
 }
 
 /// All open documents. Every method is synchronous: callers never hold an entry across `.await`.
@@ -48,13 +54,15 @@ pub struct DocumentStore {
 impl DocumentStore {
     pub fn open(&self, uri: Uri, language_id: String, version: i32, text: String) {
         let path = uri.to_file_path().map(|path| path.into_owned());
+        let lang = path.as_deref().and_then(Lang::from_path);
+        let mut document = Document::new(&text, lang);
+        document.version = version;
         self.documents.insert(
             uri,
             OpenDocument {
                 path,
                 language_id,
-                version,
-                text: text.into(),
+                document,
                 indexed_version: None,
             },
         );
@@ -87,7 +95,7 @@ impl DocumentStore {
     pub fn stale(&self) -> Vec<Uri> {
         self.documents
             .iter()
-            .filter(|entry| entry.path.is_some() && entry.indexed_version != Some(entry.version))
+            .filter(|entry| entry.path.is_some() && entry.indexed_version != Some(entry.version()))
             .map(|entry| entry.key().clone())
             .collect()
     }
@@ -102,13 +110,13 @@ impl DocumentStore {
     /// Records that the index now holds `version` of the document (unless it moved on since).
     pub fn mark_indexed(&self, uri: &Uri, version: i32) {
         if let Some(mut entry) = self.documents.get_mut(uri) {
-            if entry.version == version {
+            if entry.version() == version {
                 entry.indexed_version = Some(version);
             }
         }
     }
 
-    /// Applies `didChange` content changes in order.
+    /// Applies `didChange` content changes in order, all or none, and reparses incrementally.
     pub fn apply_changes(
         &self,
         uri: &Uri,
@@ -120,144 +128,53 @@ impl DocumentStore {
             .documents
             .get_mut(uri)
             .ok_or(EditError::UnknownDocument)?;
-        if version <= entry.version {
+        if version <= entry.version() {
             return Err(EditError::StaleVersion {
-                current: entry.version,
+                current: entry.version(),
                 received: version,
             });
         }
-        let mut text = String::from(&*entry.text);
-        for change in changes {
-            apply_change(&mut text, change, encoding);
-        }
-        entry.text = text.into();
-        entry.version = version;
+        let changes: Vec<text::Change> = changes
+            .iter()
+            .map(|change| text::Change {
+                range: change
+                    .range
+                    .map(|range| (from_lsp(range.start), from_lsp(range.end))),
+                text: change.text.clone(),
+            })
+            .collect();
+        entry
+            .document
+            .apply_changes(&changes, encoding)
+            .map_err(EditError::Refused)?;
+        entry.document.version = version;
         Ok(())
     }
 }
 
-/// Applies one change; a range is clamped to the text and its ends put in order.
-fn apply_change(
-    text: &mut String,
-    change: &lsp::TextDocumentContentChangeEvent,
+/// A client position as the core takes it.
+pub fn from_lsp(position: lsp::Position) -> text::Position {
+    text::Position {
+        line: position.line,
+        character: position.character,
+    }
+}
+
+/// A core position as the client takes it.
+pub fn to_lsp(position: text::Position) -> lsp::Position {
+    lsp::Position::new(position.line, position.character)
+}
+
+/// The client range of a core span of `document`'s text, clamped into it.
+pub fn lsp_range(
+    document: &Document,
+    span: &crate::index::Span,
     encoding: PositionEncoding,
-) {
-    match change.range {
-        None => {
-            text.clone_from(&change.text);
-        }
-        Some(range) => {
-            let lines = LineIndex::new(text);
-            let start = lines.offset(text, range.start, encoding);
-            let end = lines.offset(text, range.end, encoding);
-            let (start, end) = (start.min(end), start.max(end));
-            text.replace_range(start..end, &change.text);
-        }
-    }
-}
-
-/// Line starts of a text, for conversions in both directions without rescanning.
-#[derive(Debug, Clone)]
-pub struct LineIndex {
-    /// Byte offset of the start of each line; the first is 0.
-    starts: Vec<usize>,
-}
-
-impl LineIndex {
-    pub fn new(text: &str) -> Self {
-        let mut starts = vec![0];
-        starts.extend(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1));
-        Self { starts }
-    }
-
-    /// The byte range of line `line`'s content, without its line break; None past the end.
-    fn line_range(&self, text: &str, line: usize) -> Option<(usize, usize)> {
-        let start = *self.starts.get(line)?;
-        let mut end = self
-            .starts
-            .get(line + 1)
-            .map_or(text.len(), |next| next - 1);
-        if end > start && text.as_bytes()[end - 1] == b'\r' {
-            end -= 1;
-        }
-        Some((start, end))
-    }
-
-    /// The byte offset of a client position, clamped to the line's end and the text's end, and
-    /// rounded down to a character boundary.
-    pub fn offset(&self, text: &str, position: lsp::Position, encoding: PositionEncoding) -> usize {
-        let Some((start, end)) = self.line_range(text, position.line as usize) else {
-            return text.len();
-        };
-        let line = &text[start..end];
-        let wanted = position.character as usize;
-        let mut units = 0;
-        for (byte, ch) in line.char_indices() {
-            if units >= wanted {
-                return start + byte;
-            }
-            units += match encoding {
-                PositionEncoding::Utf8 => ch.len_utf8(),
-                PositionEncoding::Utf16 => ch.len_utf16(),
-                PositionEncoding::Utf32 => 1,
-            };
-            if units > wanted {
-                // Inside a character: stay at its start.
-                return start + byte;
-            }
-        }
-        end
-    }
-
-    /// The client position of a (line, byte column) pair; the column is clamped to the line.
-    pub fn position(
-        &self,
-        text: &str,
-        line: u32,
-        byte_column: u32,
-        encoding: PositionEncoding,
-    ) -> lsp::Position {
-        let Some((start, end)) = self.line_range(text, line as usize) else {
-            let last = self.starts.len().saturating_sub(1);
-            return match self.line_range(text, last) {
-                Some((start, end)) => {
-                    lsp::Position::new(last as u32, units(&text[start..end], end - start, encoding))
-                }
-                None => lsp::Position::new(0, 0),
-            };
-        };
-        let line_text = &text[start..end];
-        lsp::Position::new(line, units(line_text, byte_column as usize, encoding))
-    }
-
-    /// The client position of a byte offset.
-    pub fn position_of_offset(
-        &self,
-        text: &str,
-        offset: usize,
-        encoding: PositionEncoding,
-    ) -> lsp::Position {
-        let offset = offset.min(text.len());
-        let line = self.starts.partition_point(|&start| start <= offset) - 1;
-        let column = offset - self.starts[line];
-        self.position(text, line as u32, column as u32, encoding)
-    }
-}
-
-/// Code units of `line[..byte_column]` in `encoding`; the column is clamped and rounded down to a
-/// character boundary.
-fn units(line: &str, byte_column: usize, encoding: PositionEncoding) -> u32 {
-    let mut column = byte_column.min(line.len());
-    while !line.is_char_boundary(column) {
-        column -= 1;
-    }
-    let prefix = &line[..column];
-    let count = match encoding {
-        PositionEncoding::Utf8 => prefix.len(),
-        PositionEncoding::Utf16 => prefix.chars().map(char::len_utf16).sum(),
-        PositionEncoding::Utf32 => prefix.chars().count(),
-    };
-    u32::try_from(count).unwrap_or(u32::MAX)
+) -> lsp::Range {
+    lsp::Range::new(
+        to_lsp(document.position_at(span.start_byte, encoding)),
+        to_lsp(document.position_at(span.end_byte, encoding)),
+    )
 }
 
 #[cfg(test)]
@@ -287,7 +204,11 @@ mod tests {
                 .apply_changes(&uri, version as i32 + 2, &[change], PositionEncoding::Utf16)
                 .unwrap();
         }
-        expect.assert_eq(&store.get(&uri).unwrap().text);
+        let document = store.get(&uri).unwrap().document;
+        // The tree follows the edits: it covers the new text.
+        let tree = document.tree().unwrap();
+        assert_eq!(tree.root_node().end_byte(), document.text().len());
+        expect.assert_eq(&document.text());
     }
 
     #[test]
@@ -307,12 +228,37 @@ mod tests {
     fn out_of_range_edits_clamp() {
         check_edits(
             "ab\ncd",
-            &[
-                ((0, 99), (0, 120), "!"),
-                ((7, 0), (9, 9), "?"),
-                ((1, 1), (0, 1), "-"),
-            ],
-            expect!["a-d?"],
+            &[((0, 99), (0, 120), "!"), ((7, 0), (9, 9), "?")],
+            expect![[r#"
+                ab!
+                cd?"#]],
+        );
+    }
+
+    #[test]
+    fn an_inverted_range_is_refused_and_loses_nothing() {
+        let store = DocumentStore::default();
+        let uri: Uri = "file:///tmp/inverted.py".parse().unwrap();
+        store.open(uri.clone(), "python".into(), 1, "ab\ncd".into());
+        let change = |(l1, c1), (l2, c2), text: &str| lsp::TextDocumentContentChangeEvent {
+            range: Some(lsp::Range::new(
+                lsp::Position::new(l1, c1),
+                lsp::Position::new(l2, c2),
+            )),
+            range_length: None,
+            text: text.into(),
+        };
+        let refused = store.apply_changes(
+            &uri,
+            2,
+            &[change((0, 0), (0, 1), "X"), change((1, 1), (0, 1), "-")],
+            PositionEncoding::Utf16,
+        );
+        assert!(matches!(refused, Err(EditError::Refused(_))), "{refused:?}");
+        let document = store.get(&uri).unwrap();
+        assert_eq!(
+            (document.document.text().as_str(), document.version()),
+            ("ab\ncd", 1)
         );
     }
 
@@ -336,15 +282,16 @@ mod tests {
         store
             .apply_changes(&uri, 6, &[full("new")], PositionEncoding::Utf16)
             .unwrap();
-        assert_eq!(&*store.get(&uri).unwrap().text, "new");
+        assert_eq!(store.get(&uri).unwrap().document.text(), "new");
     }
 
     fn check_positions(text: &str, encoding: PositionEncoding, expect: Expect) {
-        let lines = LineIndex::new(text);
+        let document = Document::new(text, None);
         let mut out = String::new();
         for (line, character) in [(0, 0), (0, 2), (0, 3), (0, 99), (1, 1), (5, 0)] {
-            let offset = lines.offset(text, lsp::Position::new(line, character), encoding);
-            let back = lines.position_of_offset(text, offset, encoding);
+            let offset =
+                document.offset_at(from_lsp(lsp::Position::new(line, character)), encoding);
+            let back = to_lsp(document.position_at(offset, encoding));
             out.push_str(&format!(
                 "({line},{character}) -> {offset} -> ({},{})\n",
                 back.line, back.character

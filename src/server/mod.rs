@@ -31,7 +31,6 @@ use tower_lsp_server::ls_types::{self as lsp, Uri};
 use tower_lsp_server::{Client, LanguageServer, LspService, Server};
 
 pub use context::{ContextParams, ContextResult, ContextSnippet};
-pub use documents::LineIndex;
 pub use session::{Session, Settings};
 
 use crate::text::PositionEncoding;

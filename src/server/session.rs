@@ -5,14 +5,15 @@
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use tower_lsp_server::ls_types::{self as lsp, Uri};
 
-use super::documents::{DocumentStore, LineIndex};
+use super::documents::{self, DocumentStore};
+use crate::engine::Engine;
 use crate::index::{FileIndex, IndexOptions, WorkspaceIndex};
 use crate::lang::Lang;
-use crate::text::PositionEncoding;
+use crate::text::{Document, PositionEncoding};
 
 /// How many recently opened or edited files retrieval is told about.
 const RECENT_FILES: usize = 16;
@@ -47,13 +48,16 @@ pub struct Session {
     recent: Mutex<VecDeque<PathBuf>>,
     /// Serializes buffer re-indexing so that an older version never overwrites a newer one.
     buffer_indexing: Mutex<()>,
+    /// The model, once loaded (`set_engine`); features without it fall back or decline.
+    engine: OnceLock<Arc<dyn Engine>>,
 }
 
 /// A document's text as the client sees it: the open buffer, else the indexed copy.
 pub struct TextSnapshot {
     pub path: PathBuf,
     pub text: Arc<str>,
-    pub lines: LineIndex,
+    /// The same text, for position conversion (no tree for a copy from the index or disk).
+    pub document: Document,
 }
 
 impl Session {
@@ -76,6 +80,26 @@ impl Session {
             shutting_down: AtomicBool::new(false),
             recent: Mutex::new(VecDeque::new()),
             buffer_indexing: Mutex::new(()),
+            engine: OnceLock::new(),
+        }
+    }
+
+    /// The loaded engine, if any.
+    pub fn engine(&self) -> Option<&Arc<dyn Engine>> {
+        self.engine.get()
+    }
+
+    /// Hands the session its engine once it is loaded; false if it already had one.
+    pub fn set_engine(&self, engine: Arc<dyn Engine>) -> bool {
+        self.engine.set(engine).is_ok()
+    }
+
+    /// Tokens in `text` as the model counts them: the engine's tokenizer once it is loaded,
+    /// the estimate until then (so that `pith/context` answers before the model is up).
+    pub fn count_tokens(&self, text: &str) -> usize {
+        match self.engine() {
+            Some(engine) => engine.count_tokens(text),
+            None => crate::engine::estimate_tokens(text),
         }
     }
 
@@ -101,13 +125,15 @@ impl Session {
         let Some(path) = &document.path else {
             return;
         };
-        if document.indexed_version == Some(document.version) {
+        if document.indexed_version == Some(document.version()) {
             return;
         }
-        if Lang::from_path(path).is_some() {
-            self.index.update_file(path, &document.text);
+        // The buffer's incremental tree is current: the index reuses it instead of parsing.
+        let text = &document.document;
+        if let (Some(lang), Some(tree)) = (text.lang(), text.tree()) {
+            self.index.update_parsed(path, lang, &text.text(), tree);
         }
-        self.documents.mark_indexed(uri, document.version);
+        self.documents.mark_indexed(uri, document.version());
     }
 
     /// Brings the index up to date with every open buffer. Blocking.
@@ -162,22 +188,31 @@ impl Session {
     /// The text of a document: the open buffer, else the indexed copy, else the disk.
     pub fn snapshot(&self, uri: &Uri) -> Option<TextSnapshot> {
         let path = uri.to_file_path()?.into_owned();
-        let text: Arc<str> = match self.documents.get(uri) {
-            Some(document) => document.text,
-            None => match self.index.file(&path) {
-                Some(file) => file.text.clone(),
-                None => read_source(&path, self.settings.max_file_bytes)?.into(),
-            },
+        if let Some(open) = self.documents.get(uri) {
+            let text = open.document.text().into();
+            return Some(TextSnapshot {
+                path,
+                text,
+                document: open.document,
+            });
+        }
+        let text: Arc<str> = match self.index.file(&path) {
+            Some(file) => file.text.clone(),
+            None => read_source(&path, self.settings.max_file_bytes)?.into(),
         };
-        let lines = LineIndex::new(&text);
-        Some(TextSnapshot { path, text, lines })
+        let document = Document::new(&text, None);
+        Some(TextSnapshot {
+            path,
+            text,
+            document,
+        })
     }
 
     /// Converts a client position in `snapshot` to a byte offset (clamped).
     pub fn offset(&self, snapshot: &TextSnapshot, position: lsp::Position) -> usize {
         snapshot
-            .lines
-            .offset(&snapshot.text, position, self.encoding)
+            .document
+            .offset_at(documents::from_lsp(position), self.encoding)
     }
 }
 
@@ -186,19 +221,6 @@ pub fn read_source(path: &Path, max_bytes: u64) -> Option<String> {
     crate::index::walk::read_source(path, max_bytes)
         .inspect_err(|reason| tracing::debug!("not indexing {}: {}", path.display(), reason.name()))
         .ok()
-}
-
-/// The range of a core span in the client's encoding, computed on the text it came from.
-pub fn lsp_range(
-    text: &str,
-    lines: &LineIndex,
-    span: &crate::index::Span,
-    encoding: PositionEncoding,
-) -> lsp::Range {
-    lsp::Range::new(
-        lines.position(text, span.start_line, span.start_col, encoding),
-        lines.position(text, span.end_line, span.end_col, encoding),
-    )
 }
 
 /// The URI of an absolute path.

@@ -5,9 +5,10 @@ use std::path::PathBuf;
 
 use tower_lsp_server::ls_types::{self as lsp, Uri};
 
-use super::documents::LineIndex;
-use super::session::{Session, lsp_range, path_uri};
+use super::documents::lsp_range;
+use super::session::{Session, path_uri};
 use crate::index::{FileIndex, SymbolKind};
+use crate::text::Document;
 
 /// At most this many `workspace/symbol` results: a picker shows a screenful anyway.
 const MAX_WORKSPACE_SYMBOLS: usize = 256;
@@ -16,7 +17,7 @@ pub fn document_symbols(session: &Session, uri: &Uri) -> Vec<lsp::DocumentSymbol
     let Some(file) = session.indexed_file(uri) else {
         return Vec::new();
     };
-    let lines = LineIndex::new(&file.text);
+    let text = Document::new(&file.text, None);
     let mut children: Vec<Vec<usize>> = vec![Vec::new(); file.symbols.len()];
     let mut roots = Vec::new();
     for (index, symbol) in file.symbols.iter().enumerate() {
@@ -27,7 +28,7 @@ pub fn document_symbols(session: &Session, uri: &Uri) -> Vec<lsp::DocumentSymbol
     }
     roots
         .into_iter()
-        .map(|index| build(session, &file, &lines, &children, index))
+        .map(|index| build(session, &file, &text, &children, index))
         .collect()
 }
 
@@ -35,20 +36,20 @@ pub fn document_symbols(session: &Session, uri: &Uri) -> Vec<lsp::DocumentSymbol
 fn build(
     session: &Session,
     file: &FileIndex,
-    lines: &LineIndex,
+    text: &Document,
     children: &[Vec<usize>],
     index: usize,
 ) -> lsp::DocumentSymbol {
     let symbol = &file.symbols[index];
-    let range = lsp_range(&file.text, lines, &symbol.span, session.encoding);
-    let mut selection_range = lsp_range(&file.text, lines, &symbol.name_span, session.encoding);
+    let range = lsp_range(text, &symbol.span, session.encoding);
+    let mut selection_range = lsp_range(text, &symbol.name_span, session.encoding);
     // Clients reject a selection outside the symbol's range.
     if selection_range.start < range.start || selection_range.end > range.end {
         selection_range = lsp::Range::new(range.start, range.start);
     }
     let kids: Vec<lsp::DocumentSymbol> = children[index]
         .iter()
-        .map(|&child| build(session, file, lines, children, child))
+        .map(|&child| build(session, file, text, children, child))
         .collect();
     #[allow(deprecated)]
     lsp::DocumentSymbol {
@@ -66,8 +67,8 @@ fn build(
 /// Fuzzy search over every symbol name in the workspace, best first.
 pub fn workspace_symbols(session: &Session, query: &str) -> Vec<lsp::WorkspaceSymbol> {
     session.index_stale_buffers();
-    // Hits cluster in few files: index each file's lines once.
-    let mut line_indexes: HashMap<PathBuf, LineIndex> = HashMap::new();
+    // Hits cluster in few files: build each file's rope once.
+    let mut texts: HashMap<PathBuf, Document> = HashMap::new();
     session
         .index
         .search_symbols(query, MAX_WORKSPACE_SYMBOLS)
@@ -75,10 +76,10 @@ pub fn workspace_symbols(session: &Session, query: &str) -> Vec<lsp::WorkspaceSy
         .filter_map(|hit| {
             let symbol = hit.symbol();
             let file = &hit.file;
-            let lines = line_indexes
+            let text = texts
                 .entry(file.path.clone())
-                .or_insert_with(|| LineIndex::new(&file.text));
-            let range = lsp_range(&file.text, lines, &symbol.name_span, session.encoding);
+                .or_insert_with(|| Document::new(&file.text, None));
+            let range = lsp_range(text, &symbol.name_span, session.encoding);
             Some(lsp::WorkspaceSymbol {
                 name: symbol.name.clone(),
                 kind: lsp_kind(symbol.kind),
