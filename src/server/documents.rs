@@ -7,10 +7,12 @@
 //! between the LSP types and the core's.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use dashmap::DashMap;
 use tower_lsp_server::ls_types::{self as lsp, Uri};
 
+use crate::index::FileIndex;
 use crate::lang::Lang;
 use crate::text::{self, Document, PositionEncoding, TextError};
 
@@ -24,6 +26,9 @@ pub struct OpenDocument {
     pub document: Document,
     /// The version last handed to the index, if any.
     pub indexed_version: Option<i32>,
+    /// What the index made of `indexed_version`: the base that the next edits re-analyze
+    /// incrementally (`lang::reanalyze`) instead of analyzing the whole buffer again.
+    pub analysis: Option<Arc<FileIndex>>,
 }
 
 impl OpenDocument {
@@ -64,6 +69,7 @@ impl DocumentStore {
                 language_id,
                 document,
                 indexed_version: None,
+                analysis: None,
             },
         );
     }
@@ -108,10 +114,14 @@ impl DocumentStore {
     }
 
     /// Records that the index now holds `version` of the document (unless it moved on since).
-    pub fn mark_indexed(&self, uri: &Uri, version: i32) {
+    /// Records that `version` of the buffer is in the index as `analysis`. Ignored when newer
+    /// edits arrived meanwhile: their tree edits must stay pending for the next re-analysis.
+    pub fn mark_indexed(&self, uri: &Uri, version: i32, analysis: Arc<FileIndex>) {
         if let Some(mut entry) = self.documents.get_mut(uri) {
             if entry.version() == version {
                 entry.indexed_version = Some(version);
+                entry.analysis = Some(analysis);
+                entry.document.mark_analyzed();
             }
         }
     }

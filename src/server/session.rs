@@ -128,12 +128,25 @@ impl Session {
         if document.indexed_version == Some(document.version()) {
             return;
         }
-        // The buffer's incremental tree is current: the index reuses it instead of parsing.
+        // The buffer's incremental tree is current: the index reuses it instead of parsing, and
+        // after edits only the touched top-level items are analyzed again.
         let text = &document.document;
-        if let (Some(lang), Some(tree)) = (text.lang(), text.tree()) {
-            self.index.update_parsed(path, lang, &text.text(), tree);
-        }
-        self.documents.mark_indexed(uri, document.version());
+        let (Some(lang), Some(tree)) = (text.lang(), text.tree()) else {
+            return;
+        };
+        let source = text.text();
+        let analysis = match (&document.analysis, text.edits_since_analysis()) {
+            (Some(previous), Some((old_tree, edits))) => {
+                let file = Arc::new(crate::lang::reanalyze(
+                    previous, old_tree, edits, &source, tree,
+                ));
+                self.index.insert(file.clone());
+                file
+            }
+            _ => self.index.update_parsed(path, lang, &source, tree),
+        };
+        self.documents
+            .mark_indexed(uri, document.version(), analysis);
     }
 
     /// Brings the index up to date with every open buffer. Blocking.
