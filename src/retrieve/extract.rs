@@ -1,0 +1,535 @@
+//! A self-contained tree-sitter extractor producing [`FileIndex`] values for Python and Rust.
+//!
+//! Retrieval needs the buffer parsed from the editor's text (never the disk copy), and the eval
+//! CLI needs a whole-tree scan. Until the index issue's `lang` extraction and
+//! `WorkspaceIndex::scan` land, this module does both; it fills the same data model, so
+//! swapping it for the index's parser is a one-line change at each call site.
+
+use std::cell::RefCell;
+use std::hash::{Hash, Hasher};
+use std::path::Path;
+use std::sync::Arc;
+
+use tree_sitter::{Node, Parser};
+
+use crate::index::{FileIndex, Import, Reference, Span, Symbol, SymbolKind};
+use crate::lang::Lang;
+
+thread_local! {
+    static PARSERS: RefCell<(Option<Parser>, Option<Parser>)> = const { RefCell::new((None, None)) };
+}
+
+/// Parse `text` as the language of `path`; None for an unsupported extension or a parser
+/// failure. Syntax errors do not fail: tree-sitter recovers and `parse_errors` counts them.
+pub fn parse_file(path: &Path, text: &str) -> Option<FileIndex> {
+    let lang = Lang::from_path(path)?;
+    let tree = PARSERS.with(|cell| {
+        let mut parsers = cell.borrow_mut();
+        let slot = match lang {
+            Lang::Python => &mut parsers.0,
+            Lang::Rust => &mut parsers.1,
+        };
+        if slot.is_none() {
+            let mut parser = Parser::new();
+            let language: tree_sitter::Language = match lang {
+                Lang::Python => tree_sitter_python::LANGUAGE.into(),
+                Lang::Rust => tree_sitter_rust::LANGUAGE.into(),
+            };
+            parser.set_language(&language).ok()?;
+            *slot = Some(parser);
+        }
+        slot.as_mut()?.parse(text, None)
+    })?;
+    let mut extractor = Extractor {
+        src: text,
+        lang,
+        symbols: Vec::new(),
+        imports: Vec::new(),
+        references: Vec::new(),
+        parse_errors: 0,
+    };
+    extractor.visit(tree.root_node(), None, false);
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut hasher);
+    Some(FileIndex {
+        path: path.to_path_buf(),
+        lang,
+        text: Arc::from(text),
+        content_hash: hasher.finish(),
+        symbols: extractor.symbols,
+        imports: extractor.imports,
+        references: extractor.references,
+        parse_errors: extractor.parse_errors,
+    })
+}
+
+fn span_of(node: Node<'_>) -> Span {
+    let start = node.start_position();
+    let end = node.end_position();
+    Span {
+        start_byte: node.start_byte(),
+        end_byte: node.end_byte(),
+        start_line: start.row as u32,
+        start_col: start.column as u32,
+        end_line: end.row as u32,
+        end_col: end.column as u32,
+    }
+}
+
+struct Extractor<'s> {
+    src: &'s str,
+    lang: Lang,
+    symbols: Vec<Symbol>,
+    imports: Vec<Import>,
+    references: Vec<Reference>,
+    parse_errors: usize,
+}
+
+impl<'s> Extractor<'s> {
+    fn text(&self, node: Node<'_>) -> &'s str {
+        self.src.get(node.byte_range()).unwrap_or("")
+    }
+
+    fn visit(&mut self, node: Node<'_>, parent: Option<usize>, in_function: bool) {
+        if node.is_error() || node.is_missing() {
+            self.parse_errors += 1;
+        }
+        let kind = node.kind();
+        match self.lang {
+            Lang::Python => match kind {
+                "import_statement" | "import_from_statement" | "future_import_statement" => {
+                    if !in_function {
+                        self.python_import(node);
+                    }
+                    return;
+                }
+                "identifier" => {
+                    self.reference(node);
+                    return;
+                }
+                _ => {}
+            },
+            Lang::Rust => match kind {
+                "use_declaration" => {
+                    if let Some(argument) = node.child_by_field_name("argument") {
+                        let line = node.start_position().row as u32;
+                        self.rust_use(argument, "", line);
+                    }
+                    return;
+                }
+                "identifier" | "type_identifier" | "field_identifier" => {
+                    self.reference(node);
+                    return;
+                }
+                _ => {}
+            },
+        }
+        let (new_parent, name_node, is_function) = match self.definition(node, parent, in_function)
+        {
+            Some((index, name_node, is_function)) => (Some(index), Some(name_node), is_function),
+            None => (parent, None, false),
+        };
+        let mut cursor = node.walk();
+        for child in node.children(&mut cursor) {
+            if Some(child.id()) == name_node.map(|n| n.id()) {
+                continue;
+            }
+            self.visit(child, new_parent, in_function || is_function);
+        }
+    }
+
+    fn reference(&mut self, node: Node<'_>) {
+        let name = self.text(node);
+        if !name.is_empty() {
+            self.references.push(Reference {
+                name: name.to_string(),
+                span: span_of(node),
+            });
+        }
+    }
+
+    /// Records `node` when it is a definition; returns its index, its name node and whether it
+    /// opens a function body.
+    fn definition<'t>(
+        &mut self,
+        node: Node<'t>,
+        parent: Option<usize>,
+        in_function: bool,
+    ) -> Option<(usize, Node<'t>, bool)> {
+        let parent_kind = parent.map(|p| self.symbols[p].kind);
+        let in_type = matches!(
+            parent_kind,
+            Some(SymbolKind::Class | SymbolKind::Impl | SymbolKind::Trait)
+        );
+        let (kind, name_node) = match (self.lang, node.kind()) {
+            (Lang::Python, "function_definition") => (
+                if in_type {
+                    SymbolKind::Method
+                } else {
+                    SymbolKind::Function
+                },
+                node.child_by_field_name("name")?,
+            ),
+            (Lang::Python, "class_definition") => {
+                (SymbolKind::Class, node.child_by_field_name("name")?)
+            }
+            (Lang::Python, "expression_statement") if !in_function => {
+                let assignment = node.named_child(0)?;
+                if assignment.kind() != "assignment" {
+                    return None;
+                }
+                let left = assignment.child_by_field_name("left")?;
+                if left.kind() != "identifier" {
+                    return None;
+                }
+                let kind = if in_type {
+                    SymbolKind::Field
+                } else {
+                    SymbolKind::Constant
+                };
+                (kind, left)
+            }
+            (Lang::Rust, "function_item" | "function_signature_item") => (
+                if in_type {
+                    SymbolKind::Method
+                } else {
+                    SymbolKind::Function
+                },
+                node.child_by_field_name("name")?,
+            ),
+            (Lang::Rust, "struct_item" | "union_item") => {
+                (SymbolKind::Struct, node.child_by_field_name("name")?)
+            }
+            (Lang::Rust, "enum_item") => (SymbolKind::Enum, node.child_by_field_name("name")?),
+            (Lang::Rust, "trait_item") => (SymbolKind::Trait, node.child_by_field_name("name")?),
+            (Lang::Rust, "impl_item") => (SymbolKind::Impl, node.child_by_field_name("type")?),
+            (Lang::Rust, "const_item" | "static_item") => {
+                (SymbolKind::Constant, node.child_by_field_name("name")?)
+            }
+            (Lang::Rust, "type_item") => {
+                (SymbolKind::TypeAlias, node.child_by_field_name("name")?)
+            }
+            (Lang::Rust, "macro_definition") => {
+                (SymbolKind::Macro, node.child_by_field_name("name")?)
+            }
+            (Lang::Rust, "mod_item") => (SymbolKind::Module, node.child_by_field_name("name")?),
+            _ => return None,
+        };
+        let name = match kind {
+            // `impl<T> Foo<T>` is named by its base type.
+            SymbolKind::Impl => base_type_name(self.text(name_node)),
+            _ => self.text(name_node).to_string(),
+        };
+        if name.is_empty() {
+            return None;
+        }
+        let container = parent.map(|p| self.symbols[p].name.clone());
+        let qualified_name = match parent {
+            Some(p) => {
+                let sep = if self.lang == Lang::Python { "." } else { "::" };
+                format!("{}{sep}{name}", self.symbols[p].qualified_name)
+            }
+            None => name.clone(),
+        };
+        let signature = self.signature(node);
+        let doc = match self.lang {
+            Lang::Python => self.python_docstring(node),
+            Lang::Rust => self.rust_doc(node),
+        };
+        self.symbols.push(Symbol {
+            name,
+            kind,
+            container,
+            qualified_name,
+            span: span_of(node),
+            name_span: span_of(name_node),
+            signature,
+            doc,
+            parent,
+        });
+        let is_function = matches!(kind, SymbolKind::Function | SymbolKind::Method);
+        Some((self.symbols.len() - 1, name_node, is_function))
+    }
+
+    fn signature(&self, node: Node<'_>) -> String {
+        let end = node
+            .child_by_field_name("body")
+            .map(|body| body.start_byte())
+            .unwrap_or_else(|| node.end_byte());
+        let header = self.src.get(node.start_byte()..end).unwrap_or("");
+        let header = if node.child_by_field_name("body").is_none() {
+            header.lines().next().unwrap_or("")
+        } else {
+            header
+        };
+        header.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    fn python_docstring(&self, node: Node<'_>) -> Option<String> {
+        let body = node.child_by_field_name("body")?;
+        let first = body.named_child(0)?;
+        let string = first.named_child(0)?;
+        if first.kind() != "expression_statement" || string.kind() != "string" {
+            return None;
+        }
+        let raw = self.text(string);
+        let trimmed = raw
+            .trim_start_matches(['r', 'b', 'u', 'R', 'B', 'U'])
+            .trim_matches(|c| c == '"' || c == '\'');
+        Some(trimmed.trim().to_string())
+    }
+
+    fn rust_doc(&self, node: Node<'_>) -> Option<String> {
+        let mut lines = Vec::new();
+        let mut sibling = node.prev_sibling();
+        while let Some(prev) = sibling {
+            match prev.kind() {
+                "attribute_item" => {}
+                "line_comment" if self.text(prev).starts_with("///") => {
+                    lines.push(self.text(prev).trim_start_matches('/').trim().to_string());
+                }
+                _ => break,
+            }
+            sibling = prev.prev_sibling();
+        }
+        if lines.is_empty() {
+            return None;
+        }
+        lines.reverse();
+        Some(lines.join("\n"))
+    }
+
+    fn python_import(&mut self, node: Node<'_>) {
+        let line = node.start_position().row as u32;
+        let mut cursor = node.walk();
+        if node.kind() == "import_statement" {
+            for child in node.children_by_field_name("name", &mut cursor) {
+                let (module, alias) = match child.kind() {
+                    "aliased_import" => (
+                        child.child_by_field_name("name"),
+                        child
+                            .child_by_field_name("alias")
+                            .map(|a| self.text(a).to_string()),
+                    ),
+                    _ => (Some(child), None),
+                };
+                if let Some(module) = module {
+                    self.imports.push(Import {
+                        module: self.text(module).to_string(),
+                        name: None,
+                        alias,
+                        glob: false,
+                        line,
+                    });
+                }
+            }
+            return;
+        }
+        let module = node
+            .child_by_field_name("module_name")
+            .map(|m| self.text(m).to_string())
+            .unwrap_or_else(|| "__future__".to_string());
+        let mut glob = false;
+        let mut walk = node.walk();
+        for child in node.children(&mut walk) {
+            if child.kind() == "wildcard_import" {
+                glob = true;
+            }
+        }
+        if glob {
+            self.imports.push(Import {
+                module,
+                name: None,
+                alias: None,
+                glob: true,
+                line,
+            });
+            return;
+        }
+        for child in node.children_by_field_name("name", &mut cursor) {
+            let (name, alias) = match child.kind() {
+                "aliased_import" => (
+                    child.child_by_field_name("name"),
+                    child
+                        .child_by_field_name("alias")
+                        .map(|a| self.text(a).to_string()),
+                ),
+                _ => (Some(child), None),
+            };
+            if let Some(name) = name {
+                self.imports.push(Import {
+                    module: module.clone(),
+                    name: Some(self.text(name).to_string()),
+                    alias,
+                    glob: false,
+                    line,
+                });
+            }
+        }
+    }
+
+    fn rust_use(&mut self, node: Node<'_>, prefix: &str, line: u32) {
+        let join = |rest: &str| {
+            if prefix.is_empty() {
+                rest.to_string()
+            } else if rest.is_empty() {
+                prefix.to_string()
+            } else {
+                format!("{prefix}::{rest}")
+            }
+        };
+        match node.kind() {
+            "scoped_identifier" => {
+                let path = node
+                    .child_by_field_name("path")
+                    .map(|p| self.text(p))
+                    .unwrap_or("");
+                let name = node
+                    .child_by_field_name("name")
+                    .map(|n| self.text(n))
+                    .unwrap_or("");
+                self.push_use(join(path), Some(name.to_string()), None, false, line);
+            }
+            "identifier" | "crate" | "super" | "self" => {
+                let name = self.text(node);
+                if prefix.is_empty() {
+                    self.push_use(name.to_string(), None, None, false, line);
+                } else if name == "self" {
+                    self.push_use(prefix.to_string(), None, None, false, line);
+                } else {
+                    self.push_use(prefix.to_string(), Some(name.to_string()), None, false, line);
+                }
+            }
+            "use_as_clause" => {
+                let alias = node
+                    .child_by_field_name("alias")
+                    .map(|a| self.text(a).to_string());
+                let Some(path) = node.child_by_field_name("path") else {
+                    return;
+                };
+                let before = self.imports.len();
+                self.rust_use(path, prefix, line);
+                for import in &mut self.imports[before..] {
+                    import.alias = alias.clone();
+                }
+            }
+            "scoped_use_list" => {
+                let path = node
+                    .child_by_field_name("path")
+                    .map(|p| self.text(p))
+                    .unwrap_or("");
+                let joined = join(path);
+                if let Some(list) = node.child_by_field_name("list") {
+                    self.rust_use(list, &joined, line);
+                }
+            }
+            "use_list" => {
+                let mut cursor = node.walk();
+                for child in node.named_children(&mut cursor) {
+                    self.rust_use(child, prefix, line);
+                }
+            }
+            "use_wildcard" => {
+                let path = node.named_child(0).map(|p| self.text(p)).unwrap_or("");
+                self.push_use(join(path), None, None, true, line);
+            }
+            _ => {}
+        }
+    }
+
+    fn push_use(
+        &mut self,
+        module: String,
+        name: Option<String>,
+        alias: Option<String>,
+        glob: bool,
+        line: u32,
+    ) {
+        self.imports.push(Import {
+            module,
+            name,
+            alias,
+            glob,
+            line,
+        });
+    }
+}
+
+/// `Foo<T>` → `Foo`, `crate::a::Foo` → `Foo`, `&'a Foo` → `Foo`.
+fn base_type_name(text: &str) -> String {
+    let without_generics = text.split('<').next().unwrap_or(text);
+    let last = without_generics
+        .rsplit("::")
+        .next()
+        .unwrap_or(without_generics);
+    last.trim_start_matches(['&', '*'])
+        .split_whitespace()
+        .last()
+        .unwrap_or("")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use expect_test::{Expect, expect};
+
+    fn check(path: &str, source: &str, expect: Expect) {
+        let file = parse_file(Path::new(path), source).expect("supported language");
+        let mut out = String::new();
+        for symbol in &file.symbols {
+            out.push_str(&format!(
+                "{:?} {} @{}-{} | {}\n",
+                symbol.kind,
+                symbol.qualified_name,
+                symbol.span.start_line,
+                symbol.span.end_line,
+                symbol.signature
+            ));
+        }
+        for import in &file.imports {
+            out.push_str(&format!(
+                "import {} {:?} as {:?} glob={}\n",
+                import.module, import.name, import.alias, import.glob
+            ));
+        }
+        expect.assert_eq(&out);
+    }
+
+    #[test]
+    fn python_definitions_and_imports() {
+        check(
+            "a.py",
+            "from .models import Request as Req, Response\nimport os.path\nfrom x import *\nLIMIT = 3\n@decorator\nclass A(Base):\n    \"\"\"Doc.\"\"\"\n    def m(self, x):\n        return x\n",
+            expect![[r#"
+                Constant LIMIT @3-3 | LIMIT = 3
+                Class A @5-8 | class A(Base):
+                Method A.m @7-8 | def m(self, x):
+                import .models Some("Request") as Some("Req") glob=false
+                import .models Some("Response") as None glob=false
+                import os.path None as None glob=false
+                import x None as None glob=true
+            "#]],
+        );
+    }
+
+    #[test]
+    fn rust_definitions_and_uses() {
+        check(
+            "lib.rs",
+            "use crate::de::{self, Deserializer as D, read::{Read, StrRead}};\nuse super::*;\n/// Docs.\npub struct S { a: u8 }\nimpl<T> Tr for S<T> {\n    fn go(&self) -> u8 { 1 }\n}\ntrait Tr { fn go(&self) -> u8; }\n",
+            expect![[r#"
+                Struct S @3-3 | pub struct S
+                Impl S @4-6 | impl<T> Tr for S<T>
+                Method S::go @5-5 | fn go(&self) -> u8
+                Trait Tr @7-7 | trait Tr
+                Method Tr::go @7-7 | fn go(&self) -> u8;
+                import crate::de None as None glob=false
+                import crate::de Some("Deserializer") as Some("D") glob=false
+                import crate::de::read Some("Read") as None glob=false
+                import crate::de::read Some("StrRead") as None glob=false
+                import super None as None glob=true
+            "#]],
+        );
+    }
+}
