@@ -12,12 +12,14 @@ use tokio_util::sync::CancellationToken;
 use tree_sitter::{Node, Parser, Tree};
 
 use super::{
-    AssistError, DEFAULT_SYSTEM, Result, chat, extract_code, fence_lang, indentation, line_end,
-    line_start, related_definitions, relative_path, root_of,
+    AssistError, Result, TemplateParts, chat_prompt, extract_code, fence_lang, indentation,
+    line_end, line_start, related_definitions, relative_path, root_of,
 };
+use crate::config::Config;
 use crate::engine::{Engine, Priority, Prompt, Request, Sampling, Slot};
 use crate::index::WorkspaceIndex;
 use crate::lang::Lang;
+use crate::prompt::{SymbolInfo, Task};
 
 /// Replace `range` (bytes) of the file at `path` with `new_text`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,6 +137,7 @@ pub fn available(input: &ActionInput<'_>) -> Vec<ActionKind> {
 /// Runs one action with the model.
 pub async fn run(
     engine: &dyn Engine,
+    config: &Config,
     index: &WorkspaceIndex,
     kind: ActionKind,
     input: &ActionInput<'_>,
@@ -147,7 +150,14 @@ pub async fn run(
     let count_tokens = |text: &str| engine.count_tokens(text);
     match kind {
         ActionKind::Explain => {
-            let prompt = explain_range_prompt(index, &input, &count_tokens);
+            let range = subject_range(&input);
+            let prompt = chat_prompt(
+                config,
+                index,
+                parts(Task::Explain, &input, Some(range), None, &[]),
+                || explain_range_user(index, &input, &count_tokens),
+                &count_tokens,
+            );
             let text = ask_model(engine, prompt, 300, cancel).await?;
             Ok(ActionOutcome {
                 message: Some(text.trim().to_string()),
@@ -156,7 +166,14 @@ pub async fn run(
         }
         ActionKind::Docstring => {
             let plan = docstring_plan(&input)?;
-            let prompt = docstring_prompt(index, &input, &plan, &count_tokens);
+            let symbol = symbol_info(&plan.name, input.text, &plan.item);
+            let prompt = chat_prompt(
+                config,
+                index,
+                parts(Task::Docstring, &input, None, Some(symbol), &[]),
+                || docstring_user(index, &input, &plan, &count_tokens),
+                &count_tokens,
+            );
             let text = ask_model(engine, prompt, 200, cancel).await?;
             let doc = clean_docstring(&text);
             if doc.is_empty() {
@@ -168,13 +185,33 @@ pub async fn run(
         }
         ActionKind::Tests => {
             let plan = tests_plan(index, &input)?;
-            let prompt = tests_prompt(index, &input, &plan, &count_tokens);
+            let symbol = symbol_info(&plan.function, input.text, &plan.item);
+            let prompt = chat_prompt(
+                config,
+                index,
+                parts(Task::Tests, &input, None, Some(symbol), &[]),
+                || tests_user(index, &input, &plan, &count_tokens),
+                &count_tokens,
+            );
             let text = ask_model(engine, prompt, 700, cancel).await?;
             tests_outcome(&input, &plan, &extract_code(&text))
         }
         ActionKind::Refactor | ActionKind::Fix => {
             let target = rewrite_target(&input, kind)?;
-            let prompt = rewrite_prompt(index, &input, kind, &target, &count_tokens);
+            let task = if kind == ActionKind::Fix {
+                Task::Fix
+            } else {
+                Task::Refactor
+            };
+            let diagnostics: Vec<String> =
+                input.diagnostic.map(str::to_string).into_iter().collect();
+            let prompt = chat_prompt(
+                config,
+                index,
+                parts(task, &input, Some(target.clone()), None, &diagnostics),
+                || rewrite_user(index, &input, kind, &target, &count_tokens),
+                &count_tokens,
+            );
             let budget = (count_tokens(&input.text[target.clone()]) * 3 / 2 + 96).min(1200);
             let text = ask_model(engine, prompt, budget as u32, cancel).await?;
             let original = &input.text[target.clone()];
@@ -248,11 +285,42 @@ fn subject_range(input: &ActionInput<'_>) -> Range<usize> {
     line_start(input.text, range.start)..line_end(input.text, range.end)
 }
 
-fn explain_range_prompt(
+/// Template parts of an action on `input` (for user templates).
+fn parts<'a>(
+    task: Task,
+    input: &ActionInput<'a>,
+    selection: Option<Range<usize>>,
+    symbol: Option<SymbolInfo>,
+    diagnostics: &'a [String],
+) -> TemplateParts<'a> {
+    TemplateParts {
+        task,
+        path: input.path,
+        text: input.text,
+        cursor: input.range.start,
+        selection,
+        symbol,
+        question: input.instruction,
+        diagnostics,
+        snippets: &[],
+        memories: &[],
+    }
+}
+
+fn symbol_info(name: &str, text: &str, item: &Range<usize>) -> SymbolInfo {
+    let signature = text[item.clone()].lines().next().unwrap_or("").trim();
+    SymbolInfo {
+        name: name.to_string(),
+        signature: signature.to_string(),
+        range: item.clone(),
+    }
+}
+
+fn explain_range_user(
     index: &WorkspaceIndex,
     input: &ActionInput<'_>,
     count_tokens: &dyn Fn(&str) -> usize,
-) -> Prompt {
+) -> String {
     let range = subject_range(input);
     let code = super::head_lines(&input.text[range.clone()], 900, count_tokens);
     let related = related_definitions(
@@ -274,7 +342,7 @@ fn explain_range_prompt(
         user.push_str("\nDefinitions it uses:\n");
         user.push_str(&related);
     }
-    chat(DEFAULT_SYSTEM, user)
+    user
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -469,12 +537,12 @@ pub fn docstring_plan(input: &ActionInput<'_>) -> Result<DocPlan> {
     }
 }
 
-fn docstring_prompt(
+fn docstring_user(
     index: &WorkspaceIndex,
     input: &ActionInput<'_>,
     plan: &DocPlan,
     count_tokens: &dyn Fn(&str) -> usize,
-) -> Prompt {
+) -> String {
     let code = super::head_lines(&input.text[plan.item.clone()], 900, count_tokens);
     let what = match plan.lang {
         Lang::Python => "a docstring",
@@ -499,7 +567,7 @@ fn docstring_prompt(
         user.push_str("\nDefinitions it uses:\n");
         user.push_str(&related);
     }
-    chat(DEFAULT_SYSTEM, user)
+    user
 }
 
 /// The documentation text the model meant, without quotes, comment markers or fences.
@@ -684,12 +752,12 @@ fn python_module(root: &Path, path: &Path) -> String {
     parts.join(".")
 }
 
-fn tests_prompt(
+fn tests_user(
     index: &WorkspaceIndex,
     input: &ActionInput<'_>,
     plan: &TestsPlan,
     count_tokens: &dyn Fn(&str) -> usize,
-) -> Prompt {
+) -> String {
     let code = super::head_lines(&input.text[plan.item.clone()], 1000, count_tokens);
     let related = related_definitions(
         index,
@@ -722,7 +790,7 @@ fn tests_prompt(
         user.push_str("\nDefinitions it uses:\n");
         user.push_str(&related);
     }
-    chat(DEFAULT_SYSTEM, user)
+    user
 }
 
 /// Places generated test code per `plan`.
@@ -900,13 +968,13 @@ fn rewrite_target(input: &ActionInput<'_>, kind: ActionKind) -> Result<Range<usi
     }))
 }
 
-fn rewrite_prompt(
+fn rewrite_user(
     index: &WorkspaceIndex,
     input: &ActionInput<'_>,
     kind: ActionKind,
     target: &Range<usize>,
     count_tokens: &dyn Fn(&str) -> usize,
-) -> Prompt {
+) -> String {
     let code = &input.text[target.clone()];
     let related = related_definitions(
         index,
@@ -945,7 +1013,7 @@ fn rewrite_prompt(
         user.push_str("\nDefinitions it uses:\n");
         user.push_str(&related);
     }
-    chat(DEFAULT_SYSTEM, user)
+    user
 }
 
 /// `code` moved so that its least indented line starts at `base` (tabs and spaces kept).

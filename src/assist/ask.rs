@@ -12,9 +12,13 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{Result, chat, fence_lang, relative_path};
+use super::{Result, TemplateParts, chat_prompt, fence_lang, relative_path};
+use crate::config::Config;
 use crate::engine::{Engine, Priority, Prompt, Request, RequestStats, Sampling, Slot};
 use crate::index::{FileIndex, SymbolKind, SymbolRef, WorkspaceIndex};
+use crate::memory::Memory;
+use crate::prompt::Task;
+use crate::retrieve::Snippet;
 
 /// Knobs of `ask`.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,8 +40,8 @@ impl Default for AskSettings {
     }
 }
 
-const SYSTEM: &str = "You are pith, answering questions about a codebase from excerpts of it. \
-Answer briefly and concretely. Cite the code you rely on as path:line (for example \
+const SYSTEM: &str = "You answer questions about this codebase from excerpts of it. Answer \
+briefly and concretely. Cite the code you rely on as path:line (for example \
 src/app.py:42), using the paths and line numbers shown in the excerpts. If the excerpts do not \
 answer the question, say so.";
 
@@ -200,6 +204,9 @@ const STOPWORDS: &[&str] = &[
     "show",
 ];
 
+/// One searchable symbol: its file, its index there, weighted term counts, total weight.
+type Document = (Arc<FileIndex>, usize, HashMap<String, f32>, f32);
+
 /// The definitions that best match `question`, best first.
 pub fn search(index: &WorkspaceIndex, question: &str, limit: usize) -> Vec<Excerpt> {
     let query: Vec<String> = {
@@ -213,7 +220,7 @@ pub fn search(index: &WorkspaceIndex, question: &str, limit: usize) -> Vec<Excer
     }
     let files = index.files();
     // Documents: one per symbol, as term → weighted count.
-    let mut documents: Vec<(Arc<FileIndex>, usize, HashMap<String, f32>, f32)> = Vec::new();
+    let mut documents: Vec<Document> = Vec::new();
     let mut document_frequency: HashMap<&str, usize> = HashMap::new();
     for file in &files {
         let path_terms = terms(&relative_path(index, &file.path));
@@ -263,7 +270,7 @@ pub fn search(index: &WorkspaceIndex, question: &str, limit: usize) -> Vec<Excer
             if matches!(kind, SymbolKind::Impl | SymbolKind::Module) {
                 score *= 0.5;
             }
-            (score > 0.0).then(|| Excerpt {
+            (score > 0.0).then_some(Excerpt {
                 symbol: SymbolRef { file, index: i },
                 score,
             })
@@ -301,7 +308,7 @@ pub fn search(index: &WorkspaceIndex, question: &str, limit: usize) -> Vec<Excer
 pub fn render_context(
     index: &WorkspaceIndex,
     excerpts: &[Excerpt],
-    memories: &[String],
+    memories: &[Memory],
     settings: &AskSettings,
     count_tokens: &dyn Fn(&str) -> usize,
 ) -> (String, Vec<String>) {
@@ -337,7 +344,11 @@ pub fn render_context(
         sources.push(format!("{path}:{line}"));
     }
     for memory in memories {
-        let block = format!("Earlier answer: {}\n\n", memory.trim());
+        let block = format!(
+            "Earlier question: {}\nEarlier answer: {}\n\n",
+            memory.question.trim(),
+            memory.answer.trim()
+        );
         let cost = count_tokens(&block);
         if used + cost > settings.context_tokens {
             break;
@@ -348,39 +359,99 @@ pub fn render_context(
     (out, sources)
 }
 
-/// The prompt for `question`, and the `path:line` of each excerpt in it.
-pub fn ask_prompt(
-    index: &WorkspaceIndex,
-    question: &str,
-    memories: &[String],
-    settings: &AskSettings,
-    count_tokens: &dyn Fn(&str) -> usize,
-) -> (Prompt, Vec<String>) {
-    let excerpts = search(index, question, 12);
-    let (context, sources) = render_context(index, &excerpts, memories, settings, count_tokens);
-    let user = if context.is_empty() {
-        format!("No code in the workspace matched the question.\n\nQuestion: {question}")
-    } else {
-        format!("Code excerpts:\n\n{context}Question: {question}")
-    };
-    (chat(SYSTEM, user), sources)
+/// A question and what goes with it.
+#[derive(Debug, Clone, Default)]
+pub struct AskRequest<'a> {
+    pub question: &'a str,
+    /// Earlier exchanges recalled from session memory, most relevant first.
+    pub memories: &'a [Memory],
+    pub settings: AskSettings,
 }
 
-/// Answers `question`, handing each piece of the answer to `on_text` as it is generated.
+/// The prompt for a question, and the `path:line` of each excerpt in it.
+pub fn ask_prompt(
+    config: &Config,
+    index: &WorkspaceIndex,
+    request: &AskRequest<'_>,
+    count_tokens: &dyn Fn(&str) -> usize,
+) -> (Prompt, Vec<String>) {
+    let question = request.question;
+    let excerpts = search(index, question, 12);
+    let (context, sources) = render_context(
+        index,
+        &excerpts,
+        request.memories,
+        &request.settings,
+        count_tokens,
+    );
+    let snippets: Vec<Snippet> = excerpts
+        .iter()
+        .map(|excerpt| {
+            let symbol = excerpt.symbol.symbol();
+            Snippet {
+                path: excerpt.symbol.file.path.clone(),
+                start_line: symbol.span.start_line,
+                end_line: symbol.span.end_line + 1,
+                text: super::explain::symbol_text(&excerpt.symbol).to_string(),
+                score: excerpt.score,
+                reason: "ask".into(),
+            }
+        })
+        .collect();
+    let anchor = excerpts
+        .first()
+        .map(|e| e.symbol.file.path.clone())
+        .unwrap_or_default();
+    let parts = TemplateParts {
+        task: Task::Ask,
+        path: &anchor,
+        text: "",
+        cursor: 0,
+        selection: None,
+        symbol: None,
+        question: Some(question),
+        diagnostics: &[],
+        snippets: &snippets,
+        memories: request.memories,
+    };
+    let default_user = || {
+        if context.is_empty() {
+            format!("No code in the workspace matched the question.\n\nQuestion: {question}")
+        } else {
+            format!(
+                "Code excerpts:\n\n{context}Question: {question}\nAnswer briefly and cite the \
+                 excerpts you use as path:line."
+            )
+        }
+    };
+    let prompt = match chat_prompt(config, index, parts, default_user, count_tokens) {
+        // The built-in system prompt says how to cite; a user system prompt is kept and the
+        // citation rule added to it.
+        Prompt::Chat(mut messages) if !super::custom_template(config, None, Task::Ask) => {
+            if let Some(system) = messages.first_mut() {
+                system.content = format!("{}\n\n{SYSTEM}", system.content);
+            }
+            Prompt::Chat(messages)
+        }
+        other => other,
+    };
+    (prompt, sources)
+}
+
+/// Answers a question, handing each piece of the answer to `on_text` as it is generated.
 pub async fn ask(
     engine: &dyn Engine,
+    config: &Config,
     index: &WorkspaceIndex,
-    question: &str,
-    memories: &[String],
-    settings: &AskSettings,
+    request: &AskRequest<'_>,
     cancel: CancellationToken,
     on_text: impl FnMut(&str),
 ) -> Result<Answer> {
     let count_tokens = |text: &str| engine.count_tokens(text);
-    let (prompt, sources) = ask_prompt(index, question, memories, settings, &count_tokens);
-    let request = Request {
+    let (prompt, sources) = ask_prompt(config, index, request, &count_tokens);
+    let engine_request = Request {
         prompt,
-        max_tokens: settings.max_tokens,
+        max_tokens: request.settings.max_tokens,
         stop: Vec::new(),
         stop_when: None,
         sampling: Sampling::default(),
@@ -389,7 +460,7 @@ pub async fn ask(
         cancel,
         supersede_key: None,
     };
-    let generated = super::generate(engine, request, on_text).await?;
+    let generated = super::generate(engine, engine_request, on_text).await?;
     let text = generated.text.trim().to_string();
     Ok(Answer {
         citations: check_citations(index, &text),

@@ -14,11 +14,13 @@ use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::{Result, clamp_offset, line_end, line_start, relative_path, repo_name};
+use crate::config::Config;
 use crate::engine::{
     ContextFile, Engine, Priority, Prompt, Request, RequestStats, Sampling, Slot, StopPredicate,
 };
 use crate::index::WorkspaceIndex;
 use crate::lang::Lang;
+use crate::prompt::{self, Budget, PromptInput, Task};
 use crate::retrieve::{self, Snippet};
 
 /// The prefix starts on a multiple of this many lines, so that it stays put while the cursor
@@ -386,37 +388,87 @@ pub struct Completion {
     pub elapsed_ms: u64,
 }
 
-/// The FIM prompt for `input`, and the snippets it holds.
-pub fn completion_prompt(
+impl CompletionSettings {
+    /// The `[completion]` section: the buffer budget is split three to one between prefix and
+    /// suffix.
+    pub fn from_config(config: &Config) -> Self {
+        let completion = &config.completion;
+        Self {
+            budget_tokens: completion.budget_tokens,
+            max_tokens: completion.max_tokens.max(1),
+            prefix_tokens: completion.buffer_tokens * 3 / 4,
+            suffix_tokens: completion.buffer_tokens / 4,
+            use_context: completion.budget_tokens > 0,
+        }
+    }
+}
+
+/// Retrieved context for `input` from the index (none when context is off).
+pub fn retrieve_context(
     index: &WorkspaceIndex,
     settings: &CompletionSettings,
     input: &CompletionInput<'_>,
     count_tokens: &dyn Fn(&str) -> usize,
-) -> (Prompt, Vec<Snippet>) {
+) -> Vec<Snippet> {
+    if !settings.use_context || settings.budget_tokens == 0 {
+        return Vec::new();
+    }
+    let query = retrieve::Query {
+        path: input.path,
+        text: input.text,
+        cursor: clamp_offset(input.text, input.cursor),
+        budget_tokens: settings.budget_tokens,
+        recent: input.recent,
+    };
+    retrieve::retrieve(index, &query, count_tokens)
+}
+
+/// The FIM prompt for `input` with `snippets` as context: `prompt::build` lays out the
+/// instructions, examples and snippets from the config; the prefix is then re-cut at an
+/// aligned line (see the module doc) and the suffix to its own budget.
+pub fn fim_prompt(
+    config: &Config,
+    workspace: &Workspace<'_>,
+    settings: &CompletionSettings,
+    input: &CompletionInput<'_>,
+    snippets: &[Snippet],
+    count_tokens: &dyn Fn(&str) -> usize,
+) -> Prompt {
     let cursor = clamp_offset(input.text, input.cursor);
-    let snippets = if settings.use_context && settings.budget_tokens > 0 {
-        let query = retrieve::Query {
-            path: input.path,
-            text: input.text,
-            cursor,
-            budget_tokens: settings.budget_tokens,
-            recent: input.recent,
-        };
-        retrieve::retrieve(index, &query, count_tokens)
-    } else {
-        Vec::new()
+    let prompt_input = PromptInput {
+        task: Task::Completion,
+        repo: workspace.repo,
+        root: workspace.root,
+        path: input.path,
+        text: input.text,
+        cursor,
+        selection: None,
+        symbol: None,
+        question: None,
+        diagnostics: &[],
+        snippets,
+        memories: &[],
+        examples: &[],
     };
-    let context = context_files(index, &snippets);
-    let prefix = prefix_window(&input.text[..cursor], settings.prefix_tokens, count_tokens);
-    let suffix = super::head_lines(&input.text[cursor..], settings.suffix_tokens, count_tokens);
-    let prompt = Prompt::Fim {
-        repo: repo_name(index, input.path),
-        context,
-        path: relative_path(index, input.path),
-        prefix: prefix.to_string(),
-        suffix,
+    let budget = Budget {
+        buffer_tokens: settings.prefix_tokens + settings.suffix_tokens,
+        // Retrieval already fitted the snippets; the margin pays for the separators.
+        context_tokens: settings.budget_tokens + 2 * snippets.len() + 64,
     };
-    (prompt, snippets)
+    let mut prompt = prompt::build(config, &prompt_input, budget, count_tokens);
+    if let Prompt::Fim { prefix, suffix, .. } = &mut prompt {
+        *prefix =
+            prefix_window(&input.text[..cursor], settings.prefix_tokens, count_tokens).to_string();
+        *suffix = super::head_lines(&input.text[cursor..], settings.suffix_tokens, count_tokens);
+    }
+    prompt
+}
+
+/// Where a file sits: its workspace root and the project name.
+#[derive(Debug, Clone, Copy)]
+pub struct Workspace<'a> {
+    pub root: &'a Path,
+    pub repo: &'a str,
 }
 
 /// Snippets grouped into one context file per path, in retrieval order.
@@ -471,17 +523,46 @@ pub fn prefix_window<'a>(
     &before[starts[first]..]
 }
 
-/// Runs the whole inline-completion path for `input`.
+/// Runs the whole inline-completion path for `input`: retrieval from the index, prompt,
+/// engine, cleanup.
 pub async fn complete(
     engine: &dyn Engine,
     index: &WorkspaceIndex,
-    settings: &CompletionSettings,
+    config: &Config,
     input: &CompletionInput<'_>,
     cancel: CancellationToken,
 ) -> Result<Completion> {
     let started = Instant::now();
+    let settings = CompletionSettings::from_config(config);
     let count_tokens = |text: &str| engine.count_tokens(text);
-    let (prompt, snippets) = completion_prompt(index, settings, input, &count_tokens);
+    let snippets = retrieve_context(index, &settings, input, &count_tokens);
+    let root = super::root_of(index, input.path)
+        .or_else(|| input.path.parent().map(Path::to_path_buf))
+        .unwrap_or_default();
+    let repo = repo_name(index, input.path);
+    let workspace = Workspace {
+        root: &root,
+        repo: &repo,
+    };
+    let mut completion =
+        complete_with(engine, config, &workspace, input, &snippets, cancel).await?;
+    completion.elapsed_ms = started.elapsed().as_millis() as u64;
+    Ok(completion)
+}
+
+/// The inline-completion path after retrieval: prompt, engine, cleanup.
+pub async fn complete_with(
+    engine: &dyn Engine,
+    config: &Config,
+    workspace: &Workspace<'_>,
+    input: &CompletionInput<'_>,
+    snippets: &[Snippet],
+    cancel: CancellationToken,
+) -> Result<Completion> {
+    let started = Instant::now();
+    let settings = CompletionSettings::from_config(config);
+    let count_tokens = |text: &str| engine.count_tokens(text);
+    let prompt = fim_prompt(config, workspace, &settings, input, snippets, &count_tokens);
     let prompt_tokens = prompt_token_count(&prompt, &count_tokens);
     let shape = shape(
         Lang::from_path(input.path),
@@ -732,8 +813,8 @@ mod tests {
             cursor: "def add(a, b):\n    ".len(),
             recent: &[],
         };
-        let settings = CompletionSettings::default();
-        let completion = complete(&engine, &index, &settings, &input, CancellationToken::new())
+        let config = Config::default();
+        let completion = complete(&engine, &index, &config, &input, CancellationToken::new())
             .await
             .unwrap();
         assert_eq!(completion.text, "total = a + b");
@@ -774,7 +855,7 @@ mod tests {
         };
         let cancel = CancellationToken::new();
         cancel.cancel();
-        let result = complete(&engine, &index, &Default::default(), &input, cancel).await;
+        let result = complete(&engine, &index, &Config::default(), &input, cancel).await;
         assert_eq!(result, Err(crate::assist::AssistError::Cancelled));
     }
 }

@@ -7,9 +7,11 @@
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
-use super::{DEFAULT_SYSTEM, Result, chat, fence_lang, related_definitions, relative_path};
+use super::{Result, TemplateParts, chat_prompt, fence_lang, related_definitions, relative_path};
+use crate::config::Config;
 use crate::engine::{Engine, Priority, Prompt, Request, RequestStats, Sampling, Slot};
 use crate::index::{FileIndex, SymbolRef, WorkspaceIndex};
+use crate::prompt::{SymbolInfo, Task};
 
 /// Token budgets of the parts of an explanation prompt.
 const CODE_TOKENS: usize = 700;
@@ -106,10 +108,43 @@ pub fn usages(index: &WorkspaceIndex, target: &SymbolRef, limit: usize) -> Vec<S
 
 /// The chat prompt that asks for an explanation of `target`.
 pub fn explain_prompt(
+    config: &Config,
     index: &WorkspaceIndex,
     target: &SymbolRef,
     count_tokens: &dyn Fn(&str) -> usize,
 ) -> Prompt {
+    let symbol = target.symbol();
+    let span = symbol.span;
+    let parts = TemplateParts {
+        task: Task::Hover,
+        path: &target.file.path,
+        text: &target.file.text,
+        cursor: span.start_byte,
+        selection: None,
+        symbol: Some(SymbolInfo {
+            name: symbol.name.clone(),
+            signature: symbol.signature.clone(),
+            range: span.start_byte..span.end_byte,
+        }),
+        question: None,
+        diagnostics: &[],
+        snippets: &[],
+        memories: &[],
+    };
+    chat_prompt(
+        config,
+        index,
+        parts,
+        || default_explain_user(index, target, count_tokens),
+        count_tokens,
+    )
+}
+
+fn default_explain_user(
+    index: &WorkspaceIndex,
+    target: &SymbolRef,
+    count_tokens: &dyn Fn(&str) -> usize,
+) -> String {
     let symbol = target.symbol();
     let path = relative_path(index, &target.file.path);
     let code = super::head_lines(symbol_text(target), CODE_TOKENS, count_tokens);
@@ -141,13 +176,14 @@ pub fn explain_prompt(
         user.push_str("\nDefinitions it uses:\n");
         user.push_str(&related);
     }
-    chat(DEFAULT_SYSTEM, user)
+    user
 }
 
 /// Explains `target`. `priority` is `Interactive` while someone waits on a hover, `Background`
 /// when warming the cache.
 pub async fn explain(
     engine: &dyn Engine,
+    config: &Config,
     index: &WorkspaceIndex,
     target: &SymbolRef,
     priority: Priority,
@@ -155,7 +191,7 @@ pub async fn explain(
 ) -> Result<Explanation> {
     let count_tokens = |text: &str| engine.count_tokens(text);
     let request = Request {
-        prompt: explain_prompt(index, target, &count_tokens),
+        prompt: explain_prompt(config, index, target, &count_tokens),
         max_tokens: 200,
         stop: Vec::new(),
         stop_when: None,

@@ -14,8 +14,13 @@ use std::path::{Path, PathBuf};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::{Engine, EngineError, Event, Request, RequestStats};
+use crate::config::Config;
+use crate::engine::{Engine, EngineError, Event, Prompt, Request, RequestStats};
 use crate::index::WorkspaceIndex;
+use crate::lang::Lang;
+use crate::memory::Memory;
+use crate::prompt::{self, Budget, PromptInput, SymbolInfo, Task};
+use crate::retrieve::Snippet;
 
 /// Why a feature produced nothing.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -187,14 +192,80 @@ pub(crate) fn head_lines(
     out
 }
 
-/// The system prompt of the chat tasks unless the config gives one.
-pub const DEFAULT_SYSTEM: &str = "You are pith, a concise assistant for programmers. You know \
-the user's codebase only from the excerpts you are given; do not invent functions or files.";
+/// The system prompt of the chat tasks, and its style rules, from the config.
+pub fn system_prompt(config: &Config, lang: Option<Lang>) -> String {
+    let resolved = config.prompt_for(lang.map(Lang::name));
+    let mut system = resolved.system;
+    if !resolved.style.is_empty() {
+        system.push_str("\n\nStyle rules of this project:\n");
+        for rule in &resolved.style {
+            system.push_str(&format!("- {rule}\n"));
+        }
+    }
+    system.trim_end().to_string()
+}
+
+/// Whether the user wrote their own template for `task` (for `lang` or for all languages). The
+/// built-in prompts of this module are richer than the generic defaults of `prompt::`, so they
+/// are used unless the user asked for something else.
+pub fn custom_template(config: &Config, lang: Option<Lang>, task: Task) -> bool {
+    let language = lang
+        .and_then(|l| config.languages.get(l.name()))
+        .is_some_and(|l| l.prompt.templates.get(task).is_some());
+    language || config.prompt.templates.get(task).is_some()
+}
+
+/// What a user template can draw on (see `prompt::PromptInput`).
+pub(crate) struct TemplateParts<'a> {
+    pub task: Task,
+    pub path: &'a Path,
+    pub text: &'a str,
+    pub cursor: usize,
+    pub selection: Option<std::ops::Range<usize>>,
+    pub symbol: Option<SymbolInfo>,
+    pub question: Option<&'a str>,
+    pub diagnostics: &'a [String],
+    pub snippets: &'a [Snippet],
+    pub memories: &'a [Memory],
+}
+
+/// The chat prompt of a task: the user's template through `prompt::build` when there is one,
+/// else the system prompt from the config and `default_user`.
+pub(crate) fn chat_prompt(
+    config: &Config,
+    index: &WorkspaceIndex,
+    parts: TemplateParts<'_>,
+    default_user: impl FnOnce() -> String,
+    count_tokens: &dyn Fn(&str) -> usize,
+) -> Prompt {
+    let lang = Lang::from_path(parts.path);
+    if !custom_template(config, lang, parts.task) {
+        return chat(&system_prompt(config, lang), default_user());
+    }
+    let root = root_of(index, parts.path).unwrap_or_default();
+    let repo = repo_name(index, parts.path);
+    let input = PromptInput {
+        task: parts.task,
+        repo: &repo,
+        root: &root,
+        path: parts.path,
+        text: parts.text,
+        cursor: parts.cursor,
+        selection: parts.selection,
+        symbol: parts.symbol,
+        question: parts.question,
+        diagnostics: parts.diagnostics,
+        snippets: parts.snippets,
+        memories: parts.memories,
+        examples: &[],
+    };
+    prompt::build(config, &input, Budget::from_config(config), count_tokens)
+}
 
 /// A two-message chat prompt.
-pub fn chat(system: &str, user: String) -> crate::engine::Prompt {
+pub fn chat(system: &str, user: String) -> Prompt {
     use crate::engine::{Message, Role};
-    crate::engine::Prompt::Chat(vec![
+    Prompt::Chat(vec![
         Message {
             role: Role::System,
             content: system.to_string(),
@@ -208,7 +279,7 @@ pub fn chat(system: &str, user: String) -> crate::engine::Prompt {
 
 /// The markdown fence language of a path.
 pub fn fence_lang(path: &Path) -> &'static str {
-    crate::lang::Lang::from_path(path).map_or("", |lang| lang.name())
+    Lang::from_path(path).map_or("", |lang| lang.name())
 }
 
 /// Identifiers in `code`, in order of first appearance, without duplicates.

@@ -16,10 +16,7 @@ pub fn run(args: &super::ContextArgs) -> anyhow::Result<()> {
     let position = &args.position;
     let budget = position.budget_tokens.unwrap_or(DEFAULT_BUDGET);
     if let Some(batch) = &position.batch {
-        let root = position
-            .root
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("."));
+        let root = position.root.clone().unwrap_or_else(|| PathBuf::from("."));
         return run_batch(&root, batch, budget);
     }
     let Some(file) = &position.file else {
@@ -80,8 +77,8 @@ struct BatchQuery {
 
 fn run_batch(root: &Path, batch: &Path, budget: usize) -> anyhow::Result<()> {
     let root = std::path::absolute(root)?;
-    let input = std::fs::File::open(batch)
-        .with_context(|| format!("cannot open {}", batch.display()))?;
+    let input =
+        std::fs::File::open(batch).with_context(|| format!("cannot open {}", batch.display()))?;
     let started = std::time::Instant::now();
     let table = retrieve::scan(&root);
     tracing::info!(
@@ -112,7 +109,12 @@ fn run_batch(root: &Path, batch: &Path, budget: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn answer(table: &SymbolTable, root: &Path, query: &BatchQuery, budget: usize) -> serde_json::Value {
+fn answer(
+    table: &SymbolTable,
+    root: &Path,
+    query: &BatchQuery,
+    budget: usize,
+) -> serde_json::Value {
     let path = root.join(&query.path);
     let query_view = Query {
         path: &path,

@@ -206,9 +206,7 @@ impl<'s> Extractor<'s> {
             (Lang::Rust, "const_item" | "static_item") => {
                 (SymbolKind::Constant, node.child_by_field_name("name")?)
             }
-            (Lang::Rust, "type_item") => {
-                (SymbolKind::TypeAlias, node.child_by_field_name("name")?)
-            }
+            (Lang::Rust, "type_item") => (SymbolKind::TypeAlias, node.child_by_field_name("name")?),
             (Lang::Rust, "macro_definition") => {
                 (SymbolKind::Macro, node.child_by_field_name("name")?)
             }
@@ -397,7 +395,13 @@ impl<'s> Extractor<'s> {
                 } else if name == "self" {
                     self.push_use(prefix.to_string(), None, None, false, line);
                 } else {
-                    self.push_use(prefix.to_string(), Some(name.to_string()), None, false, line);
+                    self.push_use(
+                        prefix.to_string(),
+                        Some(name.to_string()),
+                        None,
+                        false,
+                        line,
+                    );
                 }
             }
             "use_as_clause" => {

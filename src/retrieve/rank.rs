@@ -361,8 +361,14 @@ pub fn candidates(
     whole_modules.dedup();
     for file in whole_modules {
         for (index, symbol) in table.files[file].symbols.iter().enumerate() {
-            if symbol.parent.is_none() && !matches!(symbol.kind, SymbolKind::Impl | SymbolKind::Module) {
-                scores.add((file, index), MODULE_MEMBER * specificity(&symbol.name), "imported-module");
+            if symbol.parent.is_none()
+                && !matches!(symbol.kind, SymbolKind::Impl | SymbolKind::Module)
+            {
+                scores.add(
+                    (file, index),
+                    MODULE_MEMBER * specificity(&symbol.name),
+                    "imported-module",
+                );
             }
         }
     }
@@ -402,10 +408,6 @@ pub fn candidates(
             candidate.score *= 0.5;
         }
     }
-    out.sort_by(|a, b| {
-        b.score
-            .total_cmp(&a.score)
-            .then_with(|| a.def.cmp(&b.def))
-    });
+    out.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.def.cmp(&b.def)));
     out
 }

@@ -84,11 +84,7 @@ pub fn pack(
         ));
     }
     let mut out: Vec<Snippet> = chosen.into_iter().map(|(s, _)| s).collect();
-    out.sort_by(|a, b| {
-        a.path
-            .cmp(&b.path)
-            .then(a.start_line.cmp(&b.start_line))
-    });
+    out.sort_by(|a, b| a.path.cmp(&b.path).then(a.start_line.cmp(&b.start_line)));
     out
 }
 
@@ -126,16 +122,21 @@ fn condensed(file: &FileIndex, index: usize) -> (String, u32) {
     if file.lang == Lang::Python
         && let Some(next) = all.get(header_len)
     {
-        let trimmed = next.trim_start().trim_start_matches(['r', 'b', 'u', 'R', 'B', 'U']);
-        if trimmed.starts_with("\"\"\"") || trimmed.starts_with("'''") || trimmed.starts_with('"')
-        {
+        let trimmed = next
+            .trim_start()
+            .trim_start_matches(['r', 'b', 'u', 'R', 'B', 'U']);
+        if trimmed.starts_with("\"\"\"") || trimmed.starts_with("'''") || trimmed.starts_with('"') {
             out.push(next);
         }
     }
     let mut end = symbol.span.start_line + out.len() as u32;
     let is_container = matches!(
         symbol.kind,
-        SymbolKind::Class | SymbolKind::Trait | SymbolKind::Impl | SymbolKind::Struct | SymbolKind::Enum
+        SymbolKind::Class
+            | SymbolKind::Trait
+            | SymbolKind::Impl
+            | SymbolKind::Struct
+            | SymbolKind::Enum
     );
     if is_container {
         let mut members: Vec<&Symbol> = file

@@ -290,7 +290,8 @@ impl SymbolTable {
             if !binds && !import.glob {
                 continue;
             }
-            let module = self.absolute_module(&import.module, &self.module_of[file], lang, is_package);
+            let module =
+                self.absolute_module(&import.module, &self.module_of[file], lang, is_package);
             let target = self.modules.get(&module).copied();
             let wanted = if import.glob {
                 name
@@ -374,10 +375,16 @@ mod tests {
         let dirs: HashSet<&Path> = [Path::new("/r/pkg"), Path::new("/r/pkg/sub")]
             .into_iter()
             .collect();
-        assert_eq!(python_module(Path::new("/r/pkg/sub/m.py"), &dirs), "pkg.sub.m");
+        assert_eq!(
+            python_module(Path::new("/r/pkg/sub/m.py"), &dirs),
+            "pkg.sub.m"
+        );
         assert_eq!(python_module(Path::new("/r/pkg/__init__.py"), &dirs), "pkg");
         assert_eq!(rust_module(Path::new("/r/src/lib.rs")), "crate");
         assert_eq!(rust_module(Path::new("/r/src/de/mod.rs")), "crate::de");
-        assert_eq!(rust_module(Path::new("/r/src/de/read.rs")), "crate::de::read");
+        assert_eq!(
+            rust_module(Path::new("/r/src/de/read.rs")),
+            "crate::de::read"
+        );
     }
 }
