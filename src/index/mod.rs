@@ -4,8 +4,14 @@
 //! Files are parsed by `lang` (tree-sitter plus the queries in `queries/<lang>/`); this module
 //! owns the data model and its concurrent updates.
 
-use std::path::PathBuf;
-use std::sync::Arc;
+mod resolve;
+mod search;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use dashmap::DashMap;
 
 use crate::lang::Lang;
 
@@ -117,6 +123,76 @@ pub struct FileIndex {
     pub parse_errors: usize,
 }
 
+impl FileIndex {
+    /// A readable outline: one line per definition, indented by nesting (`line:col kind
+    /// qualified_name — signature`, the doc's first line under it), then the imports and counts.
+    /// What `pith symbols` prints.
+    pub fn outline(&self) -> String {
+        let file = self;
+        let mut out = String::new();
+        for symbol in &file.symbols {
+            let mut depth = 0;
+            let mut parent = symbol.parent;
+            while let Some(index) = parent {
+                depth += 1;
+                parent = file.symbols.get(index).and_then(|s| s.parent);
+            }
+            out.push_str(&format!(
+                "{}{}:{} {} {} — {}\n",
+                "  ".repeat(depth),
+                symbol.span.start_line + 1,
+                symbol.span.start_col + 1,
+                symbol.kind.name(),
+                symbol.qualified_name,
+                symbol.signature
+            ));
+            if let Some(doc) = &symbol.doc {
+                let first = doc.lines().next().unwrap_or("");
+                out.push_str(&format!("{}    \"{first}\"\n", "  ".repeat(depth)));
+            }
+        }
+        for import in &file.imports {
+            out.push_str(&format!(
+                "import {}:{} module={} name={} alias={}{}\n",
+                import.line + 1,
+                import.local_name(),
+                import.module,
+                import.name.as_deref().unwrap_or("-"),
+                import.alias.as_deref().unwrap_or("-"),
+                if import.glob { " glob" } else { "" }
+            ));
+        }
+        out.push_str(&format!(
+            "{} symbols, {} imports, {} references, {} parse errors\n",
+            file.symbols.len(),
+            file.imports.len(),
+            file.references.len(),
+            file.parse_errors
+        ));
+        out
+    }
+}
+
+impl SymbolKind {
+    /// Lower-case name, as printed by the CLI.
+    pub fn name(self) -> &'static str {
+        match self {
+            SymbolKind::Module => "module",
+            SymbolKind::Class => "class",
+            SymbolKind::Struct => "struct",
+            SymbolKind::Enum => "enum",
+            SymbolKind::Trait => "trait",
+            SymbolKind::Impl => "impl",
+            SymbolKind::Function => "function",
+            SymbolKind::Method => "method",
+            SymbolKind::Constant => "constant",
+            SymbolKind::Field => "field",
+            SymbolKind::TypeAlias => "type",
+            SymbolKind::Macro => "macro",
+        }
+    }
+}
+
 /// A definition found through the global maps: the file it lives in and its position there.
 #[derive(Debug, Clone)]
 pub struct SymbolRef {
@@ -150,47 +226,161 @@ impl Default for IndexOptions {
 
 /// The live index of all workspace roots. Cheap to share (`Arc<WorkspaceIndex>`); every method
 /// takes `&self` and is safe to call while other threads update it.
+///
+/// Concurrency: the maps are `DashMap`s (sharded locks), so readers never wait for a whole
+/// update, only for the shard they touch. Writers (`update_file`, `remove_file`) are serialized
+/// by one mutex so that the per-file map and the name map never disagree for long; parsing and
+/// analysis happen before that lock is taken, so a parallel scan only serializes the cheap map
+/// insertions. A reader may see a file's new entry before its names are re-registered; every
+/// `SymbolRef` carries the `Arc<FileIndex>` it was found in, so what it points at is always
+/// consistent.
 #[derive(Debug, Default)]
 pub struct WorkspaceIndex {
-    // Implementation detail of the index issue.
+    roots: Vec<PathBuf>,
+    options: IndexOptions,
+    files: DashMap<PathBuf, Arc<FileIndex>>,
+    by_name: DashMap<Box<str>, Vec<SymbolRef>>,
+    writer: Mutex<()>,
+    /// Bumped on every change; caches derived from the whole index compare it.
+    generation: AtomicU64,
+    /// Bumped when a file appears or disappears (import resolution depends on the file set).
+    file_set_generation: AtomicU64,
+    resolve_cache: resolve::ResolveCache,
+    search_list: search::SearchCache,
 }
 
 impl WorkspaceIndex {
-    pub fn new(_roots: Vec<PathBuf>, _options: IndexOptions) -> Self {
-        todo!("index issue")
+    pub fn new(roots: Vec<PathBuf>, options: IndexOptions) -> Self {
+        let roots = roots
+            .into_iter()
+            .map(|root| {
+                std::fs::canonicalize(&root)
+                    .or_else(|_| std::path::absolute(&root))
+                    .unwrap_or(root)
+            })
+            .collect();
+        Self {
+            roots,
+            options,
+            ..Self::default()
+        }
     }
 
     /// Workspace roots, absolute.
     pub fn roots(&self) -> Vec<PathBuf> {
-        todo!("index issue")
+        self.roots.clone()
     }
 
-    /// Index (or re-index) one file from the given text; replaces any older entry.
-    pub fn update_file(&self, _path: &std::path::Path, _text: &str) -> Option<Arc<FileIndex>> {
-        todo!("index issue")
+    pub fn options(&self) -> &IndexOptions {
+        &self.options
+    }
+
+    /// Index (or re-index) one file from the given text; replaces any older entry. None when
+    /// the path is not of a supported language.
+    pub fn update_file(&self, path: &Path, text: &str) -> Option<Arc<FileIndex>> {
+        let lang = Lang::from_path(path)?;
+        let tree = crate::lang::parse(lang, text, None)?;
+        Some(self.update_parsed(path, lang, text, &tree))
+    }
+
+    /// Like `update_file`, with a tree the caller already has (an open document's incremental
+    /// tree), so nothing is parsed twice.
+    pub fn update_parsed(
+        &self,
+        path: &Path,
+        lang: Lang,
+        text: &str,
+        tree: &tree_sitter::Tree,
+    ) -> Arc<FileIndex> {
+        let file = Arc::new(crate::lang::analyze(path, lang, text, tree));
+        self.insert(file.clone());
+        file
+    }
+
+    /// Adds an analyzed file, replacing any older entry for its path.
+    pub fn insert(&self, file: Arc<FileIndex>) {
+        let _writer = self
+            .writer
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        let old = self.files.insert(file.path.clone(), file.clone());
+        if let Some(old) = &old {
+            self.unregister_names(old);
+        } else {
+            self.file_set_generation.fetch_add(1, Ordering::SeqCst);
+        }
+        for (index, symbol) in file.symbols.iter().enumerate() {
+            self.by_name
+                .entry(symbol.name.as_str().into())
+                .or_default()
+                .push(SymbolRef {
+                    file: file.clone(),
+                    index,
+                });
+        }
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn unregister_names(&self, old: &Arc<FileIndex>) {
+        for symbol in &old.symbols {
+            let now_empty = match self.by_name.get_mut(symbol.name.as_str()) {
+                Some(mut refs) => {
+                    refs.retain(|r| !Arc::ptr_eq(&r.file, old));
+                    refs.is_empty()
+                }
+                None => false,
+            };
+            if now_empty {
+                self.by_name
+                    .remove_if(symbol.name.as_str(), |_, refs| refs.is_empty());
+            }
+        }
     }
 
     /// Forget a file (deleted or renamed away).
-    pub fn remove_file(&self, _path: &std::path::Path) {
-        todo!("index issue")
+    pub fn remove_file(&self, path: &Path) {
+        let _writer = self
+            .writer
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        if let Some((_, old)) = self.files.remove(path) {
+            self.unregister_names(&old);
+            self.file_set_generation.fetch_add(1, Ordering::SeqCst);
+            self.generation.fetch_add(1, Ordering::SeqCst);
+        }
     }
 
-    pub fn file(&self, _path: &std::path::Path) -> Option<Arc<FileIndex>> {
-        todo!("index issue")
+    pub fn file(&self, path: &Path) -> Option<Arc<FileIndex>> {
+        self.files.get(path).map(|entry| entry.value().clone())
     }
 
     /// All indexed files, in no particular order.
     pub fn files(&self) -> Vec<Arc<FileIndex>> {
-        todo!("index issue")
+        self.files
+            .iter()
+            .map(|entry| entry.value().clone())
+            .collect()
+    }
+
+    /// Number of indexed files.
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
     }
 
     /// All definitions with exactly this name, across the workspace.
-    pub fn definitions(&self, _name: &str) -> Vec<SymbolRef> {
-        todo!("index issue")
+    pub fn definitions(&self, name: &str) -> Vec<SymbolRef> {
+        self.by_name
+            .get(name)
+            .map(|refs| refs.value().clone())
+            .unwrap_or_default()
     }
 
-    /// Files whose imports resolve to `path`.
-    pub fn importers(&self, _path: &std::path::Path) -> Vec<PathBuf> {
-        todo!("index issue")
+    /// A counter that changes whenever the index does; for callers' own caches.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
     }
 }

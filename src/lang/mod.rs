@@ -1,6 +1,22 @@
 //! The language registry: for each supported language its tree-sitter grammar, its queries
 //! (compiled in from `queries/<lang>/*.scm`, overridable from the config directory) and its file
 //! extensions. Adding a language is a folder of queries plus one entry here.
+//!
+//! A user may replace a built-in query with `$XDG_CONFIG_HOME/pith/queries/<lang>/<name>.scm`
+//! (else `~/.config/pith/queries/...`). Overrides are read once per process; one that does not
+//! compile is logged and the built-in query is used instead, so a typo never breaks indexing.
+
+mod analyze;
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use tree_sitter::{Language, Parser, Query, Tree};
+
+pub use analyze::{analyze, content_hash};
+
+use crate::index::SymbolKind;
 
 /// A supported language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -10,6 +26,9 @@ pub enum Lang {
 }
 
 impl Lang {
+    /// Every supported language.
+    pub const ALL: [Lang; 2] = [Lang::Python, Lang::Rust];
+
     /// The language of a path, from its extension.
     pub fn from_path(path: &std::path::Path) -> Option<Lang> {
         match path.extension()?.to_str()? {
@@ -19,6 +38,11 @@ impl Lang {
         }
     }
 
+    /// The language of an LSP language id or config name (`python`, `rust`).
+    pub fn from_name(name: &str) -> Option<Lang> {
+        Lang::ALL.into_iter().find(|lang| lang.name() == name)
+    }
+
     /// The LSP language id / the name used in config files and queries folders.
     pub fn name(self) -> &'static str {
         match self {
@@ -26,4 +50,245 @@ impl Lang {
             Lang::Rust => "rust",
         }
     }
+
+    /// The tree-sitter grammar.
+    pub fn language(self) -> Language {
+        match self {
+            Lang::Python => tree_sitter_python::LANGUAGE.into(),
+            Lang::Rust => tree_sitter_rust::LANGUAGE.into(),
+        }
+    }
+
+    /// Separator of qualified names (`Session.request`, `Client::send`).
+    pub fn path_separator(self) -> &'static str {
+        match self {
+            Lang::Python => ".",
+            Lang::Rust => "::",
+        }
+    }
+
+    /// The compiled queries of this language (built-in or user overrides).
+    pub fn queries(self) -> &'static LangQueries {
+        static PYTHON: OnceLock<LangQueries> = OnceLock::new();
+        static RUST: OnceLock<LangQueries> = OnceLock::new();
+        let cell = match self {
+            Lang::Python => &PYTHON,
+            Lang::Rust => &RUST,
+        };
+        cell.get_or_init(|| LangQueries::load(self, user_query_dir().as_deref()))
+    }
+
+    fn builtin_query(self, name: QueryName) -> &'static str {
+        match (self, name) {
+            (Lang::Python, QueryName::Tags) => include_str!("../../queries/python/tags.scm"),
+            (Lang::Python, QueryName::Imports) => include_str!("../../queries/python/imports.scm"),
+            (Lang::Rust, QueryName::Tags) => include_str!("../../queries/rust/tags.scm"),
+            (Lang::Rust, QueryName::Imports) => include_str!("../../queries/rust/imports.scm"),
+        }
+    }
 }
+
+/// The query files a language has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryName {
+    /// `tags.scm`: definitions and references.
+    Tags,
+    /// `imports.scm`: import statements.
+    Imports,
+}
+
+impl QueryName {
+    pub const ALL: [QueryName; 2] = [QueryName::Tags, QueryName::Imports];
+
+    pub fn file_name(self) -> &'static str {
+        match self {
+            QueryName::Tags => "tags.scm",
+            QueryName::Imports => "imports.scm",
+        }
+    }
+}
+
+/// What pith does with a capture of a query, decoded once from its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CaptureRole {
+    Definition(SymbolKind),
+    Name,
+    Reference,
+    ReferenceIgnore,
+    Import,
+    ImportModule,
+    ImportName,
+    ImportAlias,
+    ImportGlob,
+    ImportUseTree,
+    ImportMod,
+    /// A capture pith does not know (helpers of predicates, `@_x`): ignored.
+    Other,
+}
+
+impl CaptureRole {
+    fn from_capture_name(name: &str) -> CaptureRole {
+        if let Some(kind) = name.strip_prefix("definition.") {
+            return match symbol_kind_from_tag(kind) {
+                Some(kind) => CaptureRole::Definition(kind),
+                None => CaptureRole::Other,
+            };
+        }
+        match name {
+            "name" => CaptureRole::Name,
+            "reference" => CaptureRole::Reference,
+            "reference.ignore" => CaptureRole::ReferenceIgnore,
+            "import" => CaptureRole::Import,
+            "import.module" => CaptureRole::ImportModule,
+            "import.name" => CaptureRole::ImportName,
+            "import.alias" => CaptureRole::ImportAlias,
+            "import.glob" => CaptureRole::ImportGlob,
+            "import.use_tree" => CaptureRole::ImportUseTree,
+            "import.mod" => CaptureRole::ImportMod,
+            // Tag queries from elsewhere use `reference.call`, `reference.type`...
+            other if other.starts_with("reference.") => CaptureRole::Reference,
+            _ => CaptureRole::Other,
+        }
+    }
+}
+
+/// Maps the `<kind>` of a `@definition.<kind>` capture onto a symbol kind. The names of the
+/// tree-sitter tags convention (`interface`, `type`) are accepted beside pith's own.
+pub fn symbol_kind_from_tag(tag: &str) -> Option<SymbolKind> {
+    Some(match tag {
+        "module" | "namespace" => SymbolKind::Module,
+        "class" => SymbolKind::Class,
+        "struct" => SymbolKind::Struct,
+        "enum" => SymbolKind::Enum,
+        "trait" | "interface" => SymbolKind::Trait,
+        "impl" => SymbolKind::Impl,
+        "function" => SymbolKind::Function,
+        "method" => SymbolKind::Method,
+        "constant" => SymbolKind::Constant,
+        "field" => SymbolKind::Field,
+        "type" | "type_alias" => SymbolKind::TypeAlias,
+        "macro" => SymbolKind::Macro,
+        _ => return None,
+    })
+}
+
+/// A compiled query and the role of each of its captures.
+#[derive(Debug)]
+pub struct CompiledQuery {
+    pub query: Query,
+    pub(crate) roles: Vec<CaptureRole>,
+    /// Where the query came from: `built-in` or the override's path.
+    pub origin: String,
+}
+
+impl CompiledQuery {
+    fn compile(lang: Lang, source: &str, origin: String) -> Result<CompiledQuery, String> {
+        let query = Query::new(&lang.language(), source).map_err(|error| error.to_string())?;
+        let roles = query
+            .capture_names()
+            .iter()
+            .map(|name| CaptureRole::from_capture_name(name))
+            .collect();
+        Ok(CompiledQuery {
+            query,
+            roles,
+            origin,
+        })
+    }
+
+    pub(crate) fn role(&self, capture_index: u32) -> CaptureRole {
+        self.roles
+            .get(capture_index as usize)
+            .copied()
+            .unwrap_or(CaptureRole::Other)
+    }
+}
+
+/// The queries of one language.
+#[derive(Debug)]
+pub struct LangQueries {
+    pub tags: CompiledQuery,
+    pub imports: CompiledQuery,
+}
+
+impl LangQueries {
+    /// Compiles the queries of `lang`, preferring `<user_dir>/<lang>/<name>.scm` when it exists
+    /// and compiles.
+    pub fn load(lang: Lang, user_dir: Option<&Path>) -> LangQueries {
+        let load_one = |name: QueryName| -> CompiledQuery {
+            if let Some(dir) = user_dir {
+                let path = dir.join(lang.name()).join(name.file_name());
+                match std::fs::read_to_string(&path) {
+                    Ok(source) => {
+                        match CompiledQuery::compile(lang, &source, path.display().to_string()) {
+                            Ok(query) => {
+                                tracing::info!(path = %path.display(), "using query override");
+                                return query;
+                            }
+                            Err(error) => tracing::warn!(
+                                path = %path.display(),
+                                %error,
+                                "query override does not compile; using the built-in query"
+                            ),
+                        }
+                    }
+                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(error) => tracing::warn!(
+                        path = %path.display(),
+                        %error,
+                        "cannot read query override; using the built-in query"
+                    ),
+                }
+            }
+            match CompiledQuery::compile(lang, lang.builtin_query(name), "built-in".into()) {
+                Ok(query) => query,
+                // The built-in queries are compiled in and covered by tests: failing here is a
+                // bug in pith, not bad input.
+                Err(error) => panic!(
+                    "built-in query {}/{} does not compile: {error}",
+                    lang.name(),
+                    name.file_name()
+                ),
+            }
+        };
+        LangQueries {
+            tags: load_one(QueryName::Tags),
+            imports: load_one(QueryName::Imports),
+        }
+    }
+}
+
+/// `$XDG_CONFIG_HOME/pith/queries`, else `~/.config/pith/queries`.
+pub fn user_query_dir() -> Option<PathBuf> {
+    let config = match std::env::var_os("XDG_CONFIG_HOME") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => PathBuf::from(std::env::var_os("HOME")?).join(".config"),
+    };
+    Some(config.join("pith").join("queries"))
+}
+
+thread_local! {
+    /// Parsers are not `Sync`; one per thread and language, reused across files.
+    static PARSERS: RefCell<Vec<(Lang, Parser)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Parses `text` as `lang`. With `old_tree` (already `edit`ed to match `text`), parsing is
+/// incremental. Returns None only if tree-sitter gives up (it does not for valid grammars).
+pub fn parse(lang: Lang, text: &str, old_tree: Option<&Tree>) -> Option<Tree> {
+    PARSERS.with(|parsers| {
+        let mut parsers = parsers.borrow_mut();
+        let position = match parsers.iter().position(|(l, _)| *l == lang) {
+            Some(position) => position,
+            None => {
+                let mut parser = Parser::new();
+                parser.set_language(&lang.language()).ok()?;
+                parsers.push((lang, parser));
+                parsers.len() - 1
+            }
+        };
+        parsers[position].1.parse(text, old_tree)
+    })
+}
+
+#[cfg(test)]
+mod tests;

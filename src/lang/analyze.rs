@@ -1,0 +1,560 @@
+//! Turning a parsed file into a `FileIndex`: runs a language's `tags` and `imports` queries and
+//! derives what queries cannot say (parents, qualified names, signatures, docs, methods).
+//!
+//! References are deduplicated per enclosing definition: each definition (and the module top
+//! level) records the first use of each name inside it. That is what retrieval and "who uses
+//! this" need, at a fraction of the memory of every occurrence.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use tree_sitter::{Node, QueryCursor, StreamingIterator, Tree};
+
+use super::{CaptureRole, Lang};
+use crate::index::{FileIndex, Import, Reference, Span, Symbol, SymbolKind};
+
+/// Signatures longer than this (a constant holding a big literal) are cut.
+const MAX_SIGNATURE_CHARS: usize = 200;
+
+/// Builds the index entry of one file from its text and syntax tree.
+pub fn analyze(path: &Path, lang: Lang, text: &str, tree: &Tree) -> FileIndex {
+    let queries = lang.queries();
+    let source = text.as_bytes();
+    let root = tree.root_node();
+
+    let mut definitions: Vec<(Node, Node, SymbolKind)> = Vec::new();
+    let mut reference_nodes: Vec<Node> = Vec::new();
+    let mut not_references: HashSet<usize> = HashSet::new();
+    let mut cursor = QueryCursor::new();
+    let mut matches = cursor.matches(&queries.tags.query, root, source);
+    while let Some(found) = matches.next() {
+        let mut definition = None;
+        let mut name = None;
+        for capture in found.captures() {
+            match queries.tags.role(capture.index) {
+                CaptureRole::Definition(kind) => definition = Some((capture.node, kind)),
+                CaptureRole::Name => name = Some(capture.node),
+                CaptureRole::Reference => reference_nodes.push(capture.node),
+                CaptureRole::ReferenceIgnore => {
+                    not_references.insert(capture.node.start_byte());
+                }
+                _ => {}
+            }
+        }
+        if let (Some((node, kind)), Some(name)) = (definition, name) {
+            definitions.push((node, name, kind));
+        }
+    }
+
+    let (imports, import_ranges) = extract_imports(lang, root, text);
+    let symbols = build_symbols(lang, text, definitions);
+    for symbol in &symbols {
+        not_references.insert(symbol.name_span.start_byte);
+    }
+    let references = collect_references(
+        text,
+        &symbols,
+        reference_nodes,
+        &not_references,
+        &import_ranges,
+    );
+
+    FileIndex {
+        path: path.to_path_buf(),
+        lang,
+        text: Arc::from(text),
+        content_hash: content_hash(text),
+        symbols,
+        imports,
+        references,
+        parse_errors: count_parse_errors(root),
+    }
+}
+
+/// A stable 64-bit hash of a text (the first bytes of its SHA-256), usable as a persistent
+/// cache key.
+pub fn content_hash(text: &str) -> u64 {
+    let digest = Sha256::digest(text.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_le_bytes(first)
+}
+
+fn node_text<'a>(node: Node, text: &'a str) -> &'a str {
+    text.get(node.byte_range()).unwrap_or("")
+}
+
+pub(crate) fn span_of(node: Node) -> Span {
+    let start = node.start_position();
+    let end = node.end_position();
+    Span {
+        start_byte: node.start_byte(),
+        end_byte: node.end_byte(),
+        start_line: start.row as u32,
+        start_col: start.column as u32,
+        end_line: end.row as u32,
+        end_col: end.column as u32,
+    }
+}
+
+fn build_symbols(lang: Lang, text: &str, mut found: Vec<(Node, Node, SymbolKind)>) -> Vec<Symbol> {
+    // Outer definitions before inner ones that start at the same byte.
+    found.sort_by_key(|(node, _, _)| (node.start_byte(), std::cmp::Reverse(node.end_byte())));
+    found.dedup_by_key(|(node, _, _)| node.byte_range());
+
+    let mut symbols: Vec<Symbol> = Vec::with_capacity(found.len());
+    // Open definitions: (end byte, index into `symbols`).
+    let mut open: Vec<(usize, usize)> = Vec::new();
+    for (node, name_node, kind) in found {
+        while open
+            .last()
+            .is_some_and(|&(end, _)| end <= node.start_byte() || end < node.end_byte())
+        {
+            open.pop();
+        }
+        let parent = open.last().map(|&(_, index)| index);
+        let kind = match (kind, parent.map(|index| symbols[index].kind)) {
+            (
+                SymbolKind::Function,
+                Some(SymbolKind::Class | SymbolKind::Impl | SymbolKind::Trait),
+            ) => SymbolKind::Method,
+            (kind, _) => kind,
+        };
+        let name = node_text(name_node, text).to_string();
+        let (container, qualified_name) = match parent {
+            Some(index) => {
+                let parent = &symbols[index];
+                let qualified =
+                    format!("{}{}{}", parent.qualified_name, lang.path_separator(), name);
+                (Some(parent.name.clone()), qualified)
+            }
+            None => (None, name.clone()),
+        };
+        symbols.push(Symbol {
+            signature: signature(lang, node, name_node, text),
+            doc: match lang {
+                Lang::Python => python_doc(node, text),
+                Lang::Rust => rust_doc(node, text),
+            },
+            name,
+            kind,
+            container,
+            qualified_name,
+            span: span_of(node),
+            name_span: span_of(name_node),
+            parent,
+        });
+        open.push((node.end_byte(), symbols.len() - 1));
+    }
+    symbols
+}
+
+/// The header of a definition up to its body, whitespace-collapsed.
+fn signature(lang: Lang, node: Node, name_node: Node, text: &str) -> String {
+    let end = match node.child_by_field_name("body") {
+        // A tuple struct's fields are its signature.
+        Some(body) if body.kind() == "ordered_field_declaration_list" => node.end_byte(),
+        Some(body) => match lang {
+            // Up to and including the `:`; a comment may sit between it and the block.
+            Lang::Python => {
+                let mut walk = node.walk();
+                node.children(&mut walk)
+                    .filter(|child| child.kind() == ":" && child.end_byte() <= body.start_byte())
+                    .last()
+                    .map_or(body.start_byte(), |colon| colon.end_byte())
+            }
+            Lang::Rust => body.start_byte(),
+        },
+        None if node.kind() == "macro_definition" => name_node.end_byte(),
+        None => node.end_byte(),
+    };
+    let header = text.get(node.start_byte()..end).unwrap_or("");
+    let mut signature = String::with_capacity(header.len().min(MAX_SIGNATURE_CHARS + 4));
+    for word in header.split_whitespace() {
+        if !signature.is_empty() {
+            signature.push(' ');
+        }
+        signature.push_str(word);
+    }
+    if lang == Lang::Rust && signature.ends_with(';') {
+        signature.pop();
+    }
+    if let Some((cut, _)) = signature.char_indices().nth(MAX_SIGNATURE_CHARS) {
+        signature.truncate(cut);
+        signature.push('…');
+    }
+    signature
+}
+
+/// The docstring of a class/function (first statement of its body), or of a module-level or
+/// class-level assignment (a string statement right after it, the Sphinx convention).
+fn python_doc(node: Node, text: &str) -> Option<String> {
+    let statement = match node.child_by_field_name("body") {
+        Some(body) => {
+            let mut walk = body.walk();
+            body.named_children(&mut walk)
+                .find(|child| child.kind() != "comment")?
+        }
+        None => {
+            let statement = node
+                .parent()
+                .filter(|p| p.kind() == "expression_statement")?;
+            statement.next_named_sibling()?
+        }
+    };
+    if statement.kind() != "expression_statement" || statement.named_child_count() != 1 {
+        return None;
+    }
+    let mut string = statement.named_child(0)?;
+    if string.kind() == "concatenated_string" {
+        string = string.named_child(0)?;
+    }
+    if string.kind() != "string" {
+        return None;
+    }
+    let value = python_string_value(node_text(string, text))?;
+    let doc = clean_docstring(value);
+    (!doc.is_empty()).then_some(doc)
+}
+
+/// The characters between the quotes of a Python string literal, prefixes (`r`, `b`, `f`...)
+/// dropped. Escapes are left as written.
+fn python_string_value(literal: &str) -> Option<&str> {
+    let body = literal.trim_start_matches(|c: char| c.is_ascii_alphabetic());
+    ["\"\"\"", "'''", "\"", "'"].into_iter().find_map(|quote| {
+        let inner = body.strip_prefix(quote)?.strip_suffix(quote)?;
+        Some(inner)
+    })
+}
+
+/// `inspect.cleandoc`: strip the common indentation of all lines but the first, and leading
+/// and trailing blank lines.
+fn clean_docstring(value: &str) -> String {
+    let lines: Vec<&str> = value.lines().collect();
+    let indent = lines
+        .iter()
+        .skip(1)
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| line.len() - line.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    let cleaned: Vec<&str> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, line)| {
+            if i == 0 {
+                line.trim()
+            } else {
+                line.get(indent..)
+                    .unwrap_or_else(|| line.trim_start())
+                    .trim_end()
+            }
+        })
+        .collect();
+    let first = cleaned.iter().position(|line| !line.is_empty());
+    let last = cleaned.iter().rposition(|line| !line.is_empty());
+    match (first, last) {
+        (Some(first), Some(last)) => cleaned[first..=last].join("\n"),
+        _ => String::new(),
+    }
+}
+
+/// Outer doc comments (`///`, `/** */`) before the item, attributes in between skipped; for an
+/// inline `mod`, the inner doc comments (`//!`) at the top of its body follow them.
+fn rust_doc(node: Node, text: &str) -> Option<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut sibling = node.prev_sibling();
+    let mut before: Vec<Node> = Vec::new();
+    while let Some(previous) = sibling {
+        match previous.kind() {
+            "attribute_item" => {}
+            "line_comment" | "block_comment"
+                if doc_comment_body(previous, text, false).is_some() =>
+            {
+                before.push(previous)
+            }
+            _ => break,
+        }
+        sibling = previous.prev_sibling();
+    }
+    for comment in before.iter().rev() {
+        if let Some(body) = doc_comment_body(*comment, text, false) {
+            lines.extend(body);
+        }
+    }
+    if node.kind() == "mod_item"
+        && let Some(body) = node.child_by_field_name("body")
+    {
+        let mut walk = body.walk();
+        for child in body.named_children(&mut walk) {
+            match doc_comment_body(child, text, true) {
+                Some(body) => lines.extend(body),
+                None if child.kind().ends_with("comment") => {}
+                None => break,
+            }
+        }
+    }
+    let doc = lines.join("\n");
+    let doc = doc.trim_matches('\n');
+    (!doc.is_empty()).then(|| doc.to_string())
+}
+
+/// The lines of a doc comment without its markers, or None if `node` is not a doc comment of
+/// the wanted kind (outer `///`, `/** */`; inner `//!`, `/*! */`).
+fn doc_comment_body(node: Node, text: &str, inner: bool) -> Option<Vec<String>> {
+    let raw = node_text(node, text).trim_end_matches(['\n', '\r']);
+    let (line_marker, block_marker) = if inner {
+        ("//!", "/*!")
+    } else {
+        ("///", "/**")
+    };
+    if let Some(rest) = raw.strip_prefix(line_marker) {
+        if !inner && rest.starts_with('/') {
+            return None; // `////` is an ordinary comment
+        }
+        return Some(vec![rest.strip_prefix(' ').unwrap_or(rest).to_string()]);
+    }
+    let rest = raw.strip_prefix(block_marker)?.strip_suffix("*/")?;
+    if !inner && (rest.starts_with('*') || rest.is_empty()) {
+        return None; // `/***` and `/**/` are ordinary comments
+    }
+    Some(
+        rest.lines()
+            .map(|line| {
+                let line = line.trim();
+                let line = line.strip_prefix('*').unwrap_or(line);
+                line.strip_prefix(' ').unwrap_or(line).to_string()
+            })
+            .collect(),
+    )
+}
+
+/// Runs the imports query; returns the imports and the byte ranges of the import statements
+/// (identifiers inside them are not references).
+fn extract_imports(
+    lang: Lang,
+    root: Node,
+    text: &str,
+) -> (Vec<Import>, Vec<std::ops::Range<usize>>) {
+    let query = &lang.queries().imports;
+    let mut imports = Vec::new();
+    let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut cursor = QueryCursor::new();
+    let mut matches = cursor.matches(&query.query, root, text.as_bytes());
+    while let Some(found) = matches.next() {
+        let mut statement = None;
+        let mut module = None;
+        let mut name = None;
+        let mut alias = None;
+        let mut glob = false;
+        let mut use_tree = None;
+        let mut mod_name = None;
+        for capture in found.captures() {
+            match query.role(capture.index) {
+                CaptureRole::Import => statement = Some(capture.node),
+                CaptureRole::ImportModule => module = Some(path_text(capture.node, text)),
+                CaptureRole::ImportName => name = Some(path_text(capture.node, text)),
+                CaptureRole::ImportAlias => alias = Some(path_text(capture.node, text)),
+                CaptureRole::ImportGlob => glob = true,
+                CaptureRole::ImportUseTree => use_tree = Some(capture.node),
+                CaptureRole::ImportMod => mod_name = Some(path_text(capture.node, text)),
+                _ => {}
+            }
+        }
+        let Some(anchor) = statement.or(use_tree) else {
+            continue;
+        };
+        let line = anchor.start_position().row as u32;
+        if ranges.last() != Some(&anchor.byte_range()) {
+            ranges.push(anchor.byte_range());
+        }
+        if let Some(tree) = use_tree {
+            flatten_use_tree(tree, "", text, line, &mut imports);
+        } else if let Some(mod_name) = mod_name {
+            imports.push(Import {
+                module: format!("self::{mod_name}"),
+                name: None,
+                alias: None,
+                glob: false,
+                line,
+            });
+        } else if let Some(module) = module {
+            imports.push(Import {
+                module,
+                name,
+                alias,
+                glob,
+                line,
+            });
+        }
+    }
+    (imports, ranges)
+}
+
+/// The text of a path node with whitespace removed (`a :: b` and multi-line paths).
+fn path_text(node: Node, text: &str) -> String {
+    node_text(node, text)
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect()
+}
+
+/// Flattens a Rust use tree into one import per name.
+fn flatten_use_tree(node: Node, prefix: &str, text: &str, line: u32, out: &mut Vec<Import>) {
+    let join = |path: &str| -> String {
+        match (prefix.is_empty(), path.is_empty()) {
+            (true, _) => path.to_string(),
+            (false, true) => prefix.to_string(),
+            (false, false) => format!("{prefix}::{path}"),
+        }
+    };
+    match node.kind() {
+        "use_as_clause" => {
+            let path = node
+                .child_by_field_name("path")
+                .map(|path| path_text(path, text))
+                .unwrap_or_default();
+            let alias = node
+                .child_by_field_name("alias")
+                .map(|alias| path_text(alias, text));
+            push_use_path(&join(&path), alias, line, out);
+        }
+        "use_wildcard" => {
+            let path = node
+                .named_child(0)
+                .filter(|child| !child.kind().ends_with("comment"))
+                .map(|path| path_text(path, text))
+                .unwrap_or_default();
+            out.push(Import {
+                module: join(&path).trim_start_matches("::").to_string(),
+                name: None,
+                alias: None,
+                glob: true,
+                line,
+            });
+        }
+        "scoped_use_list" => {
+            let path = node
+                .child_by_field_name("path")
+                .map(|path| path_text(path, text))
+                .unwrap_or_default();
+            if let Some(list) = node.child_by_field_name("list") {
+                flatten_use_tree(list, &join(&path), text, line, out);
+            }
+        }
+        "use_list" => {
+            let mut walk = node.walk();
+            for child in node.named_children(&mut walk) {
+                if !child.kind().ends_with("comment") {
+                    flatten_use_tree(child, prefix, text, line, out);
+                }
+            }
+        }
+        kind if kind.ends_with("comment") => {}
+        _ => push_use_path(&join(&path_text(node, text)), None, line, out),
+    }
+}
+
+/// `a::b::C` → module `a::b`, name `C`; `a::b::self` → module `a`, name `b`; `serde` → module
+/// `serde`, no name.
+fn push_use_path(path: &str, alias: Option<String>, line: u32, out: &mut Vec<Import>) {
+    let path = path.trim_start_matches("::");
+    let path = path.strip_suffix("::self").unwrap_or(path);
+    let (module, name) = match path.rsplit_once("::") {
+        Some((module, name)) => (module.to_string(), Some(name.to_string())),
+        None => (path.to_string(), None),
+    };
+    out.push(Import {
+        module,
+        name,
+        alias,
+        glob: false,
+        line,
+    });
+}
+
+/// Keeps the first use of each name per innermost enclosing definition (or the top level).
+fn collect_references(
+    text: &str,
+    symbols: &[Symbol],
+    mut nodes: Vec<Node>,
+    not_references: &HashSet<usize>,
+    import_ranges: &[std::ops::Range<usize>],
+) -> Vec<Reference> {
+    nodes.sort_by_key(|node| node.start_byte());
+    nodes.dedup_by_key(|node| node.start_byte());
+    let mut seen: HashSet<(Option<usize>, &str)> = HashSet::new();
+    let mut references = Vec::new();
+    let mut next_symbol = 0;
+    let mut open: Vec<usize> = Vec::new();
+    let mut next_import = 0;
+    for node in nodes {
+        let start = node.start_byte();
+        if not_references.contains(&start) {
+            continue;
+        }
+        while next_import < import_ranges.len() && import_ranges[next_import].end <= start {
+            next_import += 1;
+        }
+        if import_ranges
+            .get(next_import)
+            .is_some_and(|range| range.contains(&start))
+        {
+            continue;
+        }
+        while next_symbol < symbols.len() && symbols[next_symbol].span.start_byte <= start {
+            open.push(next_symbol);
+            next_symbol += 1;
+        }
+        while open
+            .last()
+            .is_some_and(|&index| symbols[index].span.end_byte <= start)
+        {
+            open.pop();
+        }
+        // A symbol that ended before a later sibling opened can linger below it: skip it.
+        let enclosing = open
+            .iter()
+            .rev()
+            .copied()
+            .find(|&index| symbols[index].span.end_byte > start);
+        let name = node_text(node, text);
+        if name.is_empty() || !seen.insert((enclosing, name)) {
+            continue;
+        }
+        references.push(Reference {
+            name: name.to_string(),
+            span: span_of(node),
+        });
+    }
+    references
+}
+
+/// Counts ERROR and MISSING nodes, descending only into subtrees that contain one.
+fn count_parse_errors(root: Node) -> usize {
+    if !root.has_error() {
+        return 0;
+    }
+    let mut count = 0;
+    let mut cursor = root.walk();
+    'visit: loop {
+        let node = cursor.node();
+        if node.is_error() || node.is_missing() {
+            count += 1;
+        }
+        if node.has_error() && cursor.goto_first_child() {
+            continue;
+        }
+        loop {
+            if cursor.goto_next_sibling() {
+                continue 'visit;
+            }
+            if !cursor.goto_parent() {
+                break 'visit;
+            }
+        }
+    }
+    count
+}

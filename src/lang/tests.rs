@@ -1,0 +1,250 @@
+//! Snapshot tests of `analyze`: symbols, imports, docs and signatures per language.
+
+use std::path::Path;
+
+use expect_test::{Expect, expect};
+
+use super::{Lang, LangQueries, analyze, parse};
+
+fn check(lang: Lang, input: &str, expect: Expect) {
+    let path = Path::new(match lang {
+        Lang::Python => "/w/fixture.py",
+        Lang::Rust => "/w/fixture.rs",
+    });
+    let tree = parse(lang, input, None).expect("tree-sitter parses any input");
+    let file = analyze(path, lang, input, &tree);
+    expect.assert_eq(&file.outline());
+}
+
+fn references(lang: Lang, input: &str) -> Vec<String> {
+    let tree = parse(lang, input, None).expect("parses");
+    analyze(Path::new("/w/f"), lang, input, &tree)
+        .references
+        .into_iter()
+        .map(|r| format!("{}@{}", r.name, r.span.start_line + 1))
+        .collect()
+}
+
+#[test]
+fn python_symbols_imports_and_docs() {
+    check(
+        Lang::Python,
+        r#""""Module doc."""
+import os, sys as system
+import a.b.c
+from . import sibling
+from ..pkg.mod import Thing as T, other
+from x import *
+
+MAX_SIZE: int = 10
+"""Max size."""
+
+@decorator
+class Größe(Base, metaclass=Meta):
+    """A class.
+
+        Indented more.
+    Back.
+    """
+    count = 0
+
+    class Inner:
+        def deep(self, x):  # comment
+            return self.count
+
+    @property
+    def método(self, a: int, *args, **kw) -> "Größe":
+        '''Does things.'''
+        helper(a)
+        return os.path.join(a)
+
+def helper(
+    a,
+    b=2,
+):
+    def nested():
+        pass
+    return Größe()
+"#,
+        expect![[r#"
+            8:1 constant MAX_SIZE — MAX_SIZE: int = 10
+                "Max size."
+            12:1 class Größe — class Größe(Base, metaclass=Meta):
+                "A class."
+              18:5 field Größe.count — count = 0
+              20:5 class Größe.Inner — class Inner:
+                21:9 method Größe.Inner.deep — def deep(self, x):
+              25:5 method Größe.método — def método(self, a: int, *args, **kw) -> "Größe":
+                  "Does things."
+            30:1 function helper — def helper( a, b=2, ):
+              34:5 function helper.nested — def nested():
+            import 2:os module=os name=- alias=-
+            import 2:system module=sys name=- alias=system
+            import 3:c module=a.b.c name=- alias=-
+            import 4:sibling module=. name=sibling alias=-
+            import 5:T module=..pkg.mod name=Thing alias=T
+            import 5:other module=..pkg.mod name=other alias=-
+            import 6:x module=x name=- alias=- glob
+            8 symbols, 7 imports, 13 references, 0 parse errors
+        "#]],
+    );
+}
+
+#[test]
+fn python_docstring_is_cleaned() {
+    let input = "def f():\n    \"\"\"Title.\n\n        Indented.\n    Back.\n    \"\"\"\n";
+    let tree = parse(Lang::Python, input, None).expect("parses");
+    let file = analyze(Path::new("/w/f.py"), Lang::Python, input, &tree);
+    assert_eq!(
+        file.symbols[0].doc.as_deref(),
+        Some("Title.\n\n    Indented.\nBack.")
+    );
+}
+
+#[test]
+fn rust_symbols_imports_and_docs() {
+    check(
+        Lang::Rust,
+        r#"//! Crate doc.
+use std::collections::{HashMap, hash_map::Entry as E, self};
+pub use crate::de::{self as d, Foo, bar::*};
+use serde;
+use super::super::x::Y;
+mod inner;
+
+/// A point.
+/// Second line.
+#[derive(Debug)]
+pub struct Point<T> where T: Copy {
+    /// x coord
+    pub x: T,
+    y: T,
+}
+
+pub struct Tuple(pub u8, String);
+
+pub enum Shape { Circle(f64), Square { side: f64 } }
+
+/// Does.
+pub trait Draw {
+    type Out;
+    fn draw(&self) -> Self::Out;
+}
+
+impl<T: Copy> Point<T> {
+    pub const ORIGIN: u8 = 0;
+    /** Makes. */
+    pub fn new(x: T, y: T) -> Self { Point { x, y } }
+}
+
+impl Draw for Point<f64> {
+    type Out = ();
+    //// not a doc
+    fn draw(&self) -> () { helper(self.x); }
+}
+
+mod nested {
+    //! Nested doc.
+    pub fn inside() {}
+}
+
+macro_rules! my_macro { () => {} }
+pub type Alias = Point<u8>;
+static ÉTAT: u32 = 1;
+pub(crate) async fn helper<'a>(x: &'a f64) -> Result<(), E>
+where
+    E: Error,
+{
+}
+fn broken( {
+"#,
+        expect![[r#"
+            6:1 module inner — mod inner
+            11:1 struct Point — pub struct Point<T> where T: Copy
+                "A point."
+              13:5 field Point::x — pub x: T
+                  "x coord"
+              14:5 field Point::y — y: T
+            17:1 struct Tuple — pub struct Tuple(pub u8, String)
+            19:1 enum Shape — pub enum Shape
+              19:18 constant Shape::Circle — Circle(f64)
+              19:31 constant Shape::Square — Square
+                19:40 field Shape::Square::side — side: f64
+            22:1 trait Draw — pub trait Draw
+                "Does."
+              23:5 type Draw::Out — type Out
+              24:5 method Draw::draw — fn draw(&self) -> Self::Out
+            27:1 impl Point — impl<T: Copy> Point<T>
+              28:5 constant Point::ORIGIN — pub const ORIGIN: u8 = 0
+              30:5 method Point::new — pub fn new(x: T, y: T) -> Self
+                  "Makes."
+            33:1 impl Point — impl Draw for Point<f64>
+              34:5 type Point::Out — type Out = ()
+              36:5 method Point::draw — fn draw(&self) -> ()
+            39:1 module nested — mod nested
+                "Nested doc."
+              41:5 function nested::inside — pub fn inside()
+            44:1 macro my_macro — macro_rules! my_macro
+            45:1 type Alias — pub type Alias = Point<u8>
+            46:1 constant ÉTAT — static ÉTAT: u32 = 1
+            47:1 function helper — pub(crate) async fn helper<'a>(x: &'a f64) -> Result<(), E> where E: Error,
+            import 2:HashMap module=std::collections name=HashMap alias=-
+            import 2:E module=std::collections::hash_map name=Entry alias=E
+            import 2:collections module=std name=collections alias=-
+            import 3:d module=crate name=de alias=d
+            import 3:Foo module=crate::de name=Foo alias=-
+            import 3:bar module=crate::de::bar name=- alias=- glob
+            import 4:serde module=serde name=- alias=-
+            import 5:Y module=super::super::x name=Y alias=-
+            import 6:inner module=self::inner name=- alias=-
+            24 symbols, 9 imports, 25 references, 1 parse errors
+        "#]],
+    );
+}
+
+#[test]
+fn references_skip_definitions_parameters_and_imports_and_dedupe_per_scope() {
+    let refs = references(
+        Lang::Python,
+        "import os\ndef f(a, b=1, *c, **d):\n    g(a, key=os)\n    g(a)\n    return h\ndef k():\n    g()\n",
+    );
+    assert_eq!(refs, ["g@3", "a@3", "os@3", "h@5", "g@7"]);
+    let refs = references(
+        Lang::Rust,
+        "use a::B;\nfn f<T>(x: T) -> B { let y = x; g(y); g(x) }\n",
+    );
+    assert_eq!(refs, ["T@2", "B@2", "x@2", "g@2", "y@2"]);
+}
+
+#[test]
+fn parse_errors_are_counted_and_never_fatal() {
+    let input = "def f(:\n  pass\nclass\n";
+    let tree = parse(Lang::Python, input, None).expect("parses");
+    let file = analyze(Path::new("/w/f.py"), Lang::Python, input, &tree);
+    assert!(file.parse_errors > 0);
+}
+
+#[test]
+fn a_bad_override_falls_back_to_the_built_in_query_and_a_good_one_is_used() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let python = dir.path().join("python");
+    std::fs::create_dir_all(&python).expect("mkdir");
+    std::fs::write(python.join("tags.scm"), "(this is not a query").expect("write");
+    std::fs::write(
+        python.join("imports.scm"),
+        "(import_statement name: (dotted_name) @import.module) @import",
+    )
+    .expect("write");
+    let queries = LangQueries::load(Lang::Python, Some(dir.path()));
+    assert_eq!(queries.tags.origin, "built-in");
+    assert!(queries.imports.origin.ends_with("imports.scm"));
+    assert_eq!(queries.imports.query.pattern_count(), 1);
+}
+
+#[test]
+fn language_registry() {
+    assert_eq!(Lang::from_path(Path::new("a/b.pyi")), Some(Lang::Python));
+    assert_eq!(Lang::from_path(Path::new("a/b.rs")), Some(Lang::Rust));
+    assert_eq!(Lang::from_path(Path::new("a/b.txt")), None);
+    assert_eq!(Lang::from_name("rust"), Some(Lang::Rust));
+}
