@@ -146,7 +146,7 @@ pub fn extract_code(output: &str) -> String {
 }
 
 /// The whitespace that starts `line`.
-pub(crate) fn indentation(line: &str) -> &str {
+pub fn indentation(line: &str) -> &str {
     &line[..line.len() - line.trim_start().len()]
 }
 
