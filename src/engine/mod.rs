@@ -6,10 +6,21 @@
 //! messages) and the backend lays it out in its model's own format, so that the same request
 //! works with Qwen's FIM tokens, llama-server's `/infill`, or a chat endpoint.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
+use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+pub mod format;
+pub mod gguf;
+pub mod llama;
+pub mod model;
+pub mod remote;
+
+pub use llama::LlamaEngine;
+pub use remote::RemoteEngine;
 
 /// Who is waiting for the result; the queue serves higher first and drops superseded work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -189,4 +200,97 @@ pub trait Engine: Send + Sync {
 /// Token estimate used when no tokenizer is at hand: about 4 characters per token for code.
 pub fn estimate_tokens(text: &str) -> usize {
     text.len().div_ceil(4)
+}
+
+/// Settings of the engine (`[engine]` in the config). With `remote` set, the HTTP backend is
+/// used and the local-model fields are ignored.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineSettings {
+    /// GGUF model file; `None` = the installed default model.
+    pub model: Option<PathBuf>,
+    /// CPU threads for generation; `None` = the number of physical cores.
+    pub threads: Option<usize>,
+    /// Tokens of context per slot (completion and chat each get this many).
+    pub context_size: u32,
+    /// Prompt tokens decoded per `llama_decode` call.
+    pub batch_size: u32,
+    pub gpu_layers: u32,
+    pub flash_attention: bool,
+    pub lora: Vec<LoraSettings>,
+    pub remote: Option<RemoteSettings>,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            model: None,
+            threads: None,
+            context_size: 4096,
+            batch_size: 512,
+            gpu_layers: 0,
+            flash_attention: false,
+            lora: Vec::new(),
+            remote: None,
+        }
+    }
+}
+
+/// A LoRA adapter (GGUF) applied on top of the model.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LoraSettings {
+    pub path: PathBuf,
+    #[serde(default = "one")]
+    pub scale: f32,
+}
+
+fn one() -> f32 {
+    1.0
+}
+
+/// Which HTTP dialect a remote server speaks.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RemoteApi {
+    /// llama.cpp `llama-server`: `/infill` for FIM, `/v1/chat/completions` for chat.
+    Infill,
+    /// Any OpenAI-compatible server (Ollama, vLLM, …): `/v1/completions` with the FIM laid out
+    /// as text, `/v1/chat/completions` for chat.
+    #[default]
+    Openai,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RemoteSettings {
+    /// Base URL, e.g. `http://127.0.0.1:8080`.
+    pub url: String,
+    pub api: RemoteApi,
+    /// Model name sent to the server.
+    pub model: String,
+    /// Name of the environment variable that holds the API key (never the key itself).
+    pub api_key_env: Option<String>,
+    /// Longest wait for the connection or for the next piece of the stream.
+    pub timeout_ms: u64,
+}
+
+impl Default for RemoteSettings {
+    fn default() -> Self {
+        Self {
+            url: "http://127.0.0.1:8080".into(),
+            api: RemoteApi::default(),
+            model: String::new(),
+            api_key_env: None,
+            timeout_ms: 30_000,
+        }
+    }
+}
+
+/// Opens the backend the settings name: remote when `remote` is set, else the embedded model.
+pub fn open(settings: &EngineSettings) -> Result<Arc<dyn Engine>, EngineError> {
+    match &settings.remote {
+        Some(remote) => Ok(Arc::new(RemoteEngine::new(remote.clone())?)),
+        None => Ok(Arc::new(LlamaEngine::open(settings)?)),
+    }
 }
