@@ -53,7 +53,10 @@ fn chat(text: &str) -> Prompt {
 }
 
 /// Collects a request's events: (text, how it ended).
-fn run(engine: &dyn Engine, request: Request) -> (String, Result<RequestStats, Option<EngineError>>) {
+fn run(
+    engine: &dyn Engine,
+    request: Request,
+) -> (String, Result<RequestStats, Option<EngineError>>) {
     let mut events = engine.submit(request);
     let mut text = String::new();
     while let Some(event) = events.blocking_recv() {
@@ -71,9 +74,15 @@ fn run(engine: &dyn Engine, request: Request) -> (String, Result<RequestStats, O
 fn chat_template_is_applied_and_answers() {
     let Some(engine) = engine() else { return };
     let rendered = engine.render_prompt(&chat("Say hi")).unwrap();
-    assert!(rendered.contains("<|im_start|>user\nSay hi<|im_end|>"), "{rendered}");
+    assert!(
+        rendered.contains("<|im_start|>user\nSay hi<|im_end|>"),
+        "{rendered}"
+    );
     assert!(rendered.ends_with("<|im_start|>assistant\n"), "{rendered}");
-    let (text, done) = run(engine, request(chat("What is 2+2? Answer with one number."), 8, Slot::Chat));
+    let (text, done) = run(
+        engine,
+        request(chat("What is 2+2? Answer with one number."), 8, Slot::Chat),
+    );
     eprintln!("chat answer: {text:?} {done:?}");
     assert!(text.contains('4'), "{text:?}");
 }

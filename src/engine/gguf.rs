@@ -286,7 +286,9 @@ fn parse<R: Read>(r: &mut Reader<R>, file_size: u64) -> Result<GgufInfo, String>
         let name = r.string()?;
         let n_dims = r.u32()?;
         if n_dims > 8 {
-            return Err(format!("tensor {name} has {n_dims} dimensions: corrupt header"));
+            return Err(format!(
+                "tensor {name} has {n_dims} dimensions: corrupt header"
+            ));
         }
         let mut elements = 1u64;
         for _ in 0..n_dims {

@@ -32,8 +32,8 @@ use tokio::sync::mpsc;
 
 use super::format::{self, FimLayout, Piece};
 use super::{
-    Engine, EngineError, EngineSettings, EngineStatus, Event, Prompt, Request,
-    RequestStats, Slot, gguf,
+    Engine, EngineError, EngineSettings, EngineStatus, Event, Prompt, Request, RequestStats, Slot,
+    gguf,
 };
 
 /// llama.cpp's backend may be initialised once per process; every engine shares it.
@@ -111,7 +111,9 @@ pub fn load_model(
         };
         let adapter_info = gguf::inspect(&lora.path)?;
         if adapter_info.get_str("general.type") != Some("adapter") {
-            return Err(bad("not a LoRA adapter GGUF (general.type is not \"adapter\")".into()));
+            return Err(bad(
+                "not a LoRA adapter GGUF (general.type is not \"adapter\")".into(),
+            ));
         }
         if adapter_info.architecture() != info.architecture() {
             return Err(bad(format!(
@@ -200,7 +202,9 @@ impl Formatter {
                     path: String::new(),
                     reason: "this model has no fill-in-the-middle tokens".into(),
                 })?;
-                Ok(Laid::Pieces(layout.layout(repo, context, path, prefix, suffix)))
+                Ok(Laid::Pieces(
+                    layout.layout(repo, context, path, prefix, suffix),
+                ))
             }
             Prompt::Chat(messages) => {
                 let templated = self.template.as_ref().and_then(|template| {
@@ -309,9 +313,10 @@ impl LlamaEngine {
         let (model, adapters) = load_model(&path, settings)?;
         let model = Arc::new(model);
         let formatter = Arc::new(Formatter::new(&model));
-        let name = path
-            .file_name()
-            .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into());
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into(),
+        );
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
             wake: Condvar::new(),
@@ -394,7 +399,9 @@ impl Engine for LlamaEngine {
         let (tx, rx) = mpsc::unbounded_channel();
         let mut queue = self.shared.queue();
         if queue.shutdown {
-            let _ = tx.send(Event::Failed(EngineError::Stopped("engine shut down".into())));
+            let _ = tx.send(Event::Failed(EngineError::Stopped(
+                "engine shut down".into(),
+            )));
             return rx;
         }
         let mut superseded = 0;
@@ -493,9 +500,9 @@ impl<'m> Worker<'m> {
             .with_n_threads(threads)
             .with_n_threads_batch(threads)
             .with_flash_attention_policy(flash);
-        let mut ctx = model
-            .new_context(backend()?, params)
-            .map_err(|e| EngineError::Stopped(format!("cannot create the llama.cpp context: {e}")))?;
+        let mut ctx = model.new_context(backend()?, params).map_err(|e| {
+            EngineError::Stopped(format!("cannot create the llama.cpp context: {e}"))
+        })?;
         for (adapter, scale) in adapters.iter_mut() {
             ctx.lora_adapter_set(adapter, *scale)
                 .map_err(|e| EngineError::Stopped(format!("cannot apply the LoRA adapter: {e}")))?;
@@ -546,7 +553,11 @@ impl<'m> Worker<'m> {
                 status.running = 1;
                 return Some(item);
             }
-            queue = self.shared.wake.wait(queue).unwrap_or_else(|e| e.into_inner());
+            queue = self
+                .shared
+                .wake
+                .wait(queue)
+                .unwrap_or_else(|e| e.into_inner());
         }
     }
 
@@ -732,7 +743,12 @@ pub(crate) struct TextStream {
 
 impl TextStream {
     pub(crate) fn new(request: &Request) -> Self {
-        let stop: Vec<String> = request.stop.iter().filter(|s| !s.is_empty()).cloned().collect();
+        let stop: Vec<String> = request
+            .stop
+            .iter()
+            .filter(|s| !s.is_empty())
+            .cloned()
+            .collect();
         Self {
             pending: Vec::new(),
             text: String::new(),
@@ -776,7 +792,11 @@ impl TextStream {
         let mut cut = self
             .stop
             .iter()
-            .filter_map(|s| self.text[search_from..].find(s.as_str()).map(|i| i + search_from))
+            .filter_map(|s| {
+                self.text[search_from..]
+                    .find(s.as_str())
+                    .map(|i| i + search_from)
+            })
             .min();
         if let Some(predicate) = &self.stop_when
             && let Some(keep) = predicate(&self.text)
@@ -830,10 +850,13 @@ pub fn raw_bench(
     reps: usize,
 ) -> Result<RawBench, EngineError> {
     let path = resolve_model(settings)?;
-    let (model, _) = load_model(&path, &EngineSettings {
-        lora: Vec::new(),
-        ..settings.clone()
-    })?;
+    let (model, _) = load_model(
+        &path,
+        &EngineSettings {
+            lora: Vec::new(),
+            ..settings.clone()
+        },
+    )?;
     let threads = settings.threads.unwrap_or_else(physical_cores).max(1) as i32;
     let n_ctx = (pp + tg).max(256) as u32;
     let params = LlamaContextParams::default()
@@ -856,7 +879,9 @@ pub fn raw_bench(
     let add_err = |e: llama_cpp_2::llama_batch::BatchAddError| EngineError::Stopped(e.to_string());
     let mut rng = 12345u64;
     let mut random_token = move || {
-        rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        rng = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         LlamaToken(((rng >> 33) % n_vocab as u64) as i32)
     };
     // Warm-up run, as llama-bench does.
@@ -881,7 +906,9 @@ pub fn raw_bench(
         let t = Instant::now();
         for i in 0..tg {
             batch.clear();
-            batch.add(random_token(), i as i32, &[0], true).map_err(add_err)?;
+            batch
+                .add(random_token(), i as i32, &[0], true)
+                .map_err(add_err)?;
             ctx.decode(&mut batch).map_err(decode_err)?;
         }
         tg_times.insert(rep, t.elapsed().as_secs_f64());

@@ -118,12 +118,21 @@ fn agent() -> ureq::Agent {
 }
 
 /// Downloads `url` into `out`, advancing `bar`.
-fn download(agent: &ureq::Agent, url: &str, out: &mut File, bar: &ProgressBar) -> anyhow::Result<u64> {
+fn download(
+    agent: &ureq::Agent,
+    url: &str,
+    out: &mut File,
+    bar: &ProgressBar,
+) -> anyhow::Result<u64> {
     let response = agent
         .get(url)
         .call()
         .with_context(|| format!("downloading {url}"))?;
-    let mut reader = response.into_body().into_with_config().limit(u64::MAX).reader();
+    let mut reader = response
+        .into_body()
+        .into_with_config()
+        .limit(u64::MAX)
+        .reader();
     let mut buf = vec![0u8; 1 << 16];
     let mut total = 0u64;
     loop {

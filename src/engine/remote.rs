@@ -81,7 +81,11 @@ impl Engine for RemoteEngine {
     fn submit(&self, request: Request) -> mpsc::UnboundedReceiver<Event> {
         let (tx, rx) = mpsc::unbounded_channel();
         if let Some(key) = &request.supersede_key {
-            let mut in_flight = self.shared.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            let mut in_flight = self
+                .shared
+                .in_flight
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             if let Some(older) = in_flight.insert(key.clone(), request.cancel.clone()) {
                 if !older.is_cancelled() {
                     older.cancel();
@@ -295,7 +299,9 @@ fn stream(
         }
     }
     if !finished {
-        return Err(fail("the stream ended before the answer was complete".into()));
+        return Err(fail(
+            "the stream ended before the answer was complete".into(),
+        ));
     }
     text.finish(events);
     Ok(Some(RequestStats {
