@@ -418,9 +418,10 @@ pub fn ask_prompt(
         if context.is_empty() {
             format!("No code in the workspace matched the question.\n\nQuestion: {question}")
         } else {
+            let example = sources.first().map_or("path:line", String::as_str);
             format!(
-                "Code excerpts:\n\n{context}Question: {question}\nAnswer briefly and cite the \
-                 excerpts you use as path:line."
+                "Code excerpts:\n\n{context}Question: {question}\nAnswer briefly. After each \
+                 claim, cite the excerpt it comes from as path:line, like ({example})."
             )
         }
     };
