@@ -329,3 +329,76 @@ fn a_function_in_a_class_is_a_method() {
     let add = index.definitions("add");
     assert_eq!(add[0].symbol().kind, SymbolKind::Method);
 }
+
+#[test]
+fn scan_honours_ignore_rules_and_counts_skipped_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = std::fs::canonicalize(dir.path()).expect("canonical");
+    let outside = tempfile::tempdir().expect("tempdir");
+    let write = |path: &str, bytes: &[u8]| {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, bytes).expect("write");
+    };
+    write("keep.py", b"def kept():\n    pass\n");
+    write("lib/keep.rs", b"pub fn kept() {}\n");
+    write(".gitignore", b"ignored.py\n");
+    write("ignored.py", b"def gone(): pass\n");
+    write(".pith/ignore", b"gen/\n");
+    write("gen/out.py", b"def gone(): pass\n");
+    write("excluded/x.py", b"def gone(): pass\n");
+    write("target/debug/x.rs", b"fn gone() {}\n");
+    write("node_modules/x.py", b"def gone(): pass\n");
+    write(".hidden/x.py", b"def gone(): pass\n");
+    write("binary.py", b"def a():\x00\n");
+    write("latin1.py", b"# caf\xe9\n");
+    write("big.py", &vec![b'#'; 2048]);
+    write("notes.txt", b"not source");
+    std::fs::write(outside.path().join("far.py"), "def gone(): pass\n").expect("write");
+    std::os::unix::fs::symlink(outside.path().join("far.py"), root.join("link.py"))
+        .expect("symlink");
+
+    let options = IndexOptions {
+        max_file_bytes: 1024,
+        exclude: vec!["excluded/".into()],
+    };
+    let index = WorkspaceIndex::new(vec![root.clone()], options);
+    let reports = std::cell::RefCell::new(Vec::new());
+    let summary = index.scan(
+        &|done, total| reports.borrow_mut().push((done, total)),
+        &std::sync::atomic::AtomicBool::new(false),
+    );
+    let mut indexed = rel(
+        &index,
+        index.files().iter().map(|f| f.path.clone()).collect(),
+    );
+    indexed.sort();
+    assert_eq!(indexed, ["keep.py", "lib/keep.rs"]);
+    assert!(index.definitions("gone").is_empty());
+    let skipped: Vec<(&str, usize)> = summary
+        .skipped
+        .iter()
+        .map(|(reason, count)| (reason.name(), *count))
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            ("binary", 1),
+            ("too large", 1),
+            ("not UTF-8", 1),
+            ("symlink out of root", 1)
+        ]
+    );
+    assert_eq!(summary.files, 2);
+    assert_eq!(summary.symbols(), 2);
+    assert_eq!(reports.borrow().last(), Some(&(5, 5)));
+}
+
+#[test]
+fn a_cancelled_scan_stops_early() {
+    let (_dir, index) = workspace(PYTHON);
+    let fresh = WorkspaceIndex::new(index.roots(), IndexOptions::default());
+    let summary = fresh.scan(&|_, _| {}, &std::sync::atomic::AtomicBool::new(true));
+    assert!(summary.cancelled);
+    assert!(fresh.is_empty());
+}

@@ -75,6 +75,9 @@ pub struct ServeArgs {
 pub struct IndexArgs {
     /// Root of the tree (default: the current directory).
     pub root: Option<PathBuf>,
+    /// Extra paths to leave out (gitignore glob syntax), repeatable.
+    #[arg(long)]
+    pub exclude: Vec<String>,
 }
 
 #[derive(Debug, Args)]

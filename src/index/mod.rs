@@ -6,6 +6,9 @@
 
 mod resolve;
 mod search;
+pub mod walk;
+
+pub use walk::{ScanSummary, SkipReason};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -27,13 +27,30 @@ pub fn analyze(path: &Path, lang: Lang, text: &str, tree: &Tree) -> FileIndex {
     let mut definitions: Vec<(Node, Node, SymbolKind)> = Vec::new();
     let mut reference_nodes: Vec<Node> = Vec::new();
     let mut not_references: HashSet<usize> = HashSet::new();
+    let mut imports = Vec::new();
+    let mut import_ranges = Vec::new();
+    let query = &queries.combined;
     let mut cursor = QueryCursor::new();
-    let mut matches = cursor.matches(&queries.tags.query, root, source);
+    let mut matches = cursor.matches(&query.query, root, source);
     while let Some(found) = matches.next() {
         let mut definition = None;
         let mut name = None;
+        if found
+            .captures()
+            .iter()
+            .any(|capture| is_import_role(query.role(capture.index)))
+        {
+            import_from_match(
+                found.captures(),
+                query,
+                text,
+                &mut imports,
+                &mut import_ranges,
+            );
+            continue;
+        }
         for capture in found.captures() {
-            match queries.tags.role(capture.index) {
+            match query.role(capture.index) {
                 CaptureRole::Definition(kind) => definition = Some((capture.node, kind)),
                 CaptureRole::Name => name = Some(capture.node),
                 CaptureRole::Reference => reference_nodes.push(capture.node),
@@ -48,7 +65,9 @@ pub fn analyze(path: &Path, lang: Lang, text: &str, tree: &Tree) -> FileIndex {
         }
     }
 
-    let (imports, import_ranges) = extract_imports(lang, root, text);
+    imports.sort_by_key(|import| import.line);
+    import_ranges.sort_by_key(|range| (range.start, range.end));
+    import_ranges.dedup();
     let symbols = build_symbols(lang, text, definitions);
     for symbol in &symbols {
         not_references.insert(symbol.name_span.start_byte);
@@ -61,6 +80,13 @@ pub fn analyze(path: &Path, lang: Lang, text: &str, tree: &Tree) -> FileIndex {
         &import_ranges,
     );
 
+    // Vectors grown by doubling keep up to half their capacity unused; the index holds them
+    // for the whole session.
+    let mut symbols = symbols;
+    let mut references = references;
+    symbols.shrink_to_fit();
+    imports.shrink_to_fit();
+    references.shrink_to_fit();
     FileIndex {
         path: path.to_path_buf(),
         lang,
@@ -185,6 +211,7 @@ fn signature(lang: Lang, node: Node, name_node: Node, text: &str) -> String {
         signature.truncate(cut);
         signature.push('…');
     }
+    signature.shrink_to_fit();
     signature
 }
 
@@ -331,66 +358,71 @@ fn doc_comment_body(node: Node, text: &str, inner: bool) -> Option<Vec<String>> 
     )
 }
 
-/// Runs the imports query; returns the imports and the byte ranges of the import statements
-/// (identifiers inside them are not references).
-fn extract_imports(
-    lang: Lang,
-    root: Node,
+fn is_import_role(role: CaptureRole) -> bool {
+    matches!(
+        role,
+        CaptureRole::Import
+            | CaptureRole::ImportModule
+            | CaptureRole::ImportName
+            | CaptureRole::ImportAlias
+            | CaptureRole::ImportGlob
+            | CaptureRole::ImportUseTree
+            | CaptureRole::ImportMod
+    )
+}
+
+/// Turns one match of the imports patterns into imports; records the statement's byte range
+/// (identifiers inside it are not references).
+fn import_from_match(
+    captures: &[tree_sitter::QueryCapture],
+    query: &super::CompiledQuery,
     text: &str,
-) -> (Vec<Import>, Vec<std::ops::Range<usize>>) {
-    let query = &lang.queries().imports;
-    let mut imports = Vec::new();
-    let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
-    let mut cursor = QueryCursor::new();
-    let mut matches = cursor.matches(&query.query, root, text.as_bytes());
-    while let Some(found) = matches.next() {
-        let mut statement = None;
-        let mut module = None;
-        let mut name = None;
-        let mut alias = None;
-        let mut glob = false;
-        let mut use_tree = None;
-        let mut mod_name = None;
-        for capture in found.captures() {
-            match query.role(capture.index) {
-                CaptureRole::Import => statement = Some(capture.node),
-                CaptureRole::ImportModule => module = Some(path_text(capture.node, text)),
-                CaptureRole::ImportName => name = Some(path_text(capture.node, text)),
-                CaptureRole::ImportAlias => alias = Some(path_text(capture.node, text)),
-                CaptureRole::ImportGlob => glob = true,
-                CaptureRole::ImportUseTree => use_tree = Some(capture.node),
-                CaptureRole::ImportMod => mod_name = Some(path_text(capture.node, text)),
-                _ => {}
-            }
-        }
-        let Some(anchor) = statement.or(use_tree) else {
-            continue;
-        };
-        let line = anchor.start_position().row as u32;
-        if ranges.last() != Some(&anchor.byte_range()) {
-            ranges.push(anchor.byte_range());
-        }
-        if let Some(tree) = use_tree {
-            flatten_use_tree(tree, "", text, line, &mut imports);
-        } else if let Some(mod_name) = mod_name {
-            imports.push(Import {
-                module: format!("self::{mod_name}"),
-                name: None,
-                alias: None,
-                glob: false,
-                line,
-            });
-        } else if let Some(module) = module {
-            imports.push(Import {
-                module,
-                name,
-                alias,
-                glob,
-                line,
-            });
+    imports: &mut Vec<Import>,
+    ranges: &mut Vec<std::ops::Range<usize>>,
+) {
+    let mut statement = None;
+    let mut module = None;
+    let mut name = None;
+    let mut alias = None;
+    let mut glob = false;
+    let mut use_tree = None;
+    let mut mod_name = None;
+    for capture in captures {
+        match query.role(capture.index) {
+            CaptureRole::Import => statement = Some(capture.node),
+            CaptureRole::ImportModule => module = Some(path_text(capture.node, text)),
+            CaptureRole::ImportName => name = Some(path_text(capture.node, text)),
+            CaptureRole::ImportAlias => alias = Some(path_text(capture.node, text)),
+            CaptureRole::ImportGlob => glob = true,
+            CaptureRole::ImportUseTree => use_tree = Some(capture.node),
+            CaptureRole::ImportMod => mod_name = Some(path_text(capture.node, text)),
+            _ => {}
         }
     }
-    (imports, ranges)
+    let Some(anchor) = statement.or(use_tree) else {
+        return;
+    };
+    let line = anchor.start_position().row as u32;
+    ranges.push(anchor.byte_range());
+    if let Some(tree) = use_tree {
+        flatten_use_tree(tree, "", text, line, imports);
+    } else if let Some(mod_name) = mod_name {
+        imports.push(Import {
+            module: format!("self::{mod_name}"),
+            name: None,
+            alias: None,
+            glob: false,
+            line,
+        });
+    } else if let Some(module) = module {
+        imports.push(Import {
+            module,
+            name,
+            alias,
+            glob,
+            line,
+        });
+    }
 }
 
 /// The text of a path node with whitespace removed (`a :: b` and multi-line paths).

@@ -1,0 +1,250 @@
+//! The workspace scan: find the source files of every root, read, parse and analyze them in
+//! parallel (rayon), and insert them into the index.
+//!
+//! Which files: the `ignore` crate's walk (`.gitignore`, `.ignore`, git excludes, even outside
+//! a git repository), hidden files and directories skipped, plus `.pith/ignore` (gitignore
+//! syntax, relative to the root), the `IndexOptions::exclude` globs, and the usual bulky
+//! directories (`target`, `node_modules`, `venv`, `.venv`, `__pycache__`, `vendor`).
+//! Symlinks are not followed: a symlinked file is indexed only if it points inside its root.
+//!
+//! A file that cannot be indexed (binary: a NUL byte in its first 8 KB; larger than
+//! `max_file_bytes`; not UTF-8; unreadable) is logged at debug level and counted in the
+//! summary, never fatal. Concurrency with readers is the index's (see `index/mod.rs`): each
+//! file becomes visible as soon as it is analyzed.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use ignore::WalkBuilder;
+use ignore::overrides::OverrideBuilder;
+use rayon::prelude::*;
+
+use super::{IndexOptions, SymbolKind, WorkspaceIndex};
+use crate::lang::Lang;
+
+/// Directories never indexed, whatever the ignore files say.
+pub const SKIPPED_DIRS: &[&str] = &[
+    "target",
+    "node_modules",
+    "venv",
+    ".venv",
+    "__pycache__",
+    "vendor",
+];
+
+/// How many bytes are checked for a NUL to call a file binary.
+const BINARY_PROBE_BYTES: usize = 8 * 1024;
+
+/// Files are analyzed in batches of this size between progress reports and cancel checks.
+const BATCH: usize = 128;
+
+/// Why a file was not indexed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SkipReason {
+    Binary,
+    TooLarge,
+    NotUtf8,
+    Unreadable,
+    /// A symlink pointing outside its root (or to a directory).
+    Symlink,
+}
+
+impl SkipReason {
+    pub fn name(self) -> &'static str {
+        match self {
+            SkipReason::Binary => "binary",
+            SkipReason::TooLarge => "too large",
+            SkipReason::NotUtf8 => "not UTF-8",
+            SkipReason::Unreadable => "unreadable",
+            SkipReason::Symlink => "symlink out of root",
+        }
+    }
+}
+
+/// What a scan did.
+#[derive(Debug, Clone, Default)]
+pub struct ScanSummary {
+    /// Files indexed.
+    pub files: usize,
+    /// Bytes of text indexed.
+    pub bytes: u64,
+    pub symbols_by_kind: BTreeMap<SymbolKind, usize>,
+    pub imports: usize,
+    pub references: usize,
+    /// ERROR/MISSING nodes, summed over all files.
+    pub parse_errors: usize,
+    /// Files with at least one parse error.
+    pub files_with_errors: usize,
+    pub skipped: BTreeMap<SkipReason, usize>,
+    /// True when `cancel` stopped the scan early.
+    pub cancelled: bool,
+    pub elapsed: Duration,
+}
+
+impl ScanSummary {
+    pub fn symbols(&self) -> usize {
+        self.symbols_by_kind.values().sum()
+    }
+}
+
+/// The source files under `roots` that a scan would look at, and the symlinks it refused.
+pub fn collect_files(
+    roots: &[PathBuf],
+    options: &IndexOptions,
+) -> (Vec<PathBuf>, BTreeMap<SkipReason, usize>) {
+    let mut files = Vec::new();
+    let mut skipped = BTreeMap::new();
+    for root in roots {
+        let mut overrides = OverrideBuilder::new(root);
+        let pith_ignore =
+            std::fs::read_to_string(root.join(".pith").join("ignore")).unwrap_or_default();
+        let patterns = options
+            .exclude
+            .iter()
+            .map(String::as_str)
+            .chain(pith_ignore.lines())
+            .map(str::trim)
+            .filter(|line| !line.is_empty() && !line.starts_with('#'));
+        for pattern in patterns {
+            // Overrides whitelist by default; `!` makes a pattern exclude.
+            if let Err(error) = overrides.add(&format!("!{pattern}")) {
+                tracing::warn!(pattern, %error, "ignoring a bad exclude pattern");
+            }
+        }
+        let mut builder = WalkBuilder::new(root);
+        builder
+            .hidden(true)
+            .follow_links(false)
+            .require_git(false)
+            .filter_entry(|entry| {
+                !(entry.file_type().is_some_and(|kind| kind.is_dir())
+                    && entry
+                        .file_name()
+                        .to_str()
+                        .is_some_and(|name| SKIPPED_DIRS.contains(&name)))
+            });
+        match overrides.build() {
+            Ok(overrides) => {
+                builder.overrides(overrides);
+            }
+            Err(error) => tracing::warn!(%error, "exclude patterns ignored"),
+        }
+        for entry in builder.build() {
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(error) => {
+                    tracing::debug!(%error, "walk error");
+                    *skipped.entry(SkipReason::Unreadable).or_insert(0) += 1;
+                    continue;
+                }
+            };
+            let path = entry.path();
+            if Lang::from_path(path).is_none() {
+                continue;
+            }
+            if entry.path_is_symlink() {
+                let inside = std::fs::canonicalize(path)
+                    .ok()
+                    .filter(|target| target.starts_with(root) && target.is_file());
+                if inside.is_none() {
+                    tracing::debug!(path = %path.display(), "skipped: symlink out of the root");
+                    *skipped.entry(SkipReason::Symlink).or_insert(0) += 1;
+                    continue;
+                }
+            } else if !entry.file_type().is_some_and(|kind| kind.is_file()) {
+                continue;
+            }
+            files.push(path.to_path_buf());
+        }
+    }
+    files.sort();
+    files.dedup();
+    (files, skipped)
+}
+
+/// Reads a candidate file as text, or says why it is skipped.
+pub fn read_source(path: &Path, max_file_bytes: u64) -> Result<String, SkipReason> {
+    let too_large = std::fs::metadata(path)
+        .map_err(|_| SkipReason::Unreadable)?
+        .len()
+        > max_file_bytes;
+    if too_large {
+        return Err(SkipReason::TooLarge);
+    }
+    let bytes = std::fs::read(path).map_err(|_| SkipReason::Unreadable)?;
+    let probe = &bytes[..bytes.len().min(BINARY_PROBE_BYTES)];
+    if memchr::memchr(0, probe).is_some() {
+        return Err(SkipReason::Binary);
+    }
+    String::from_utf8(bytes).map_err(|_| SkipReason::NotUtf8)
+}
+
+impl WorkspaceIndex {
+    /// Indexes every source file of the roots; `progress(done, total)` is called on this
+    /// thread between batches; setting `cancel` stops after the current batch.
+    pub fn scan(&self, progress: &dyn Fn(usize, usize), cancel: &AtomicBool) -> ScanSummary {
+        let started = Instant::now();
+        let (files, skipped) = collect_files(&self.roots, &self.options);
+        let mut summary = ScanSummary {
+            skipped,
+            ..ScanSummary::default()
+        };
+        let total = files.len();
+        progress(0, total);
+        let mut done = 0;
+        for batch in files.chunks(BATCH) {
+            if cancel.load(Ordering::Relaxed) {
+                summary.cancelled = true;
+                break;
+            }
+            let outcomes: Vec<Result<FileStats, SkipReason>> =
+                batch.par_iter().map(|path| self.scan_one(path)).collect();
+            for outcome in outcomes {
+                match outcome {
+                    Ok(stats) => {
+                        summary.files += 1;
+                        summary.bytes += stats.bytes;
+                        summary.parse_errors += stats.parse_errors;
+                        summary.imports += stats.imports;
+                        summary.references += stats.references;
+                        summary.files_with_errors += usize::from(stats.parse_errors > 0);
+                        for kind in stats.kinds {
+                            *summary.symbols_by_kind.entry(kind).or_insert(0) += 1;
+                        }
+                    }
+                    Err(reason) => *summary.skipped.entry(reason).or_insert(0) += 1,
+                }
+            }
+            done += batch.len();
+            progress(done, total);
+        }
+        summary.elapsed = started.elapsed();
+        summary
+    }
+
+    fn scan_one(&self, path: &Path) -> Result<FileStats, SkipReason> {
+        let text = read_source(path, self.options.max_file_bytes).inspect_err(|reason| {
+            tracing::debug!(path = %path.display(), reason = reason.name(), "skipped");
+        })?;
+        let file = self
+            .update_file(path, &text)
+            .ok_or(SkipReason::Unreadable)?;
+        Ok(FileStats {
+            bytes: text.len() as u64,
+            parse_errors: file.parse_errors,
+            imports: file.imports.len(),
+            references: file.references.len(),
+            kinds: file.symbols.iter().map(|symbol| symbol.kind).collect(),
+        })
+    }
+}
+
+struct FileStats {
+    bytes: u64,
+    parse_errors: usize,
+    imports: usize,
+    references: usize,
+    kinds: Vec<SymbolKind>,
+}

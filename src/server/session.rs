@@ -1,0 +1,220 @@
+//! The server's shared state, owned in one place: open documents, the workspace index, what the
+//! client can do, the negotiated position encoding and the settings. Created by `initialize`;
+//! handlers take an `Arc<Session>` snapshot and never hold a lock across `.await`.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use tokio_util::sync::CancellationToken;
+use tower_lsp_server::ls_types::{self as lsp, Uri};
+
+use super::documents::{DocumentStore, LineIndex};
+use crate::index::{FileIndex, IndexOptions, WorkspaceIndex};
+use crate::lang::Lang;
+use crate::text::PositionEncoding;
+
+/// How many recently opened or edited files retrieval is told about.
+const RECENT_FILES: usize = 16;
+
+/// Settings from `initializationOptions` (camelCase keys).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Settings {
+    /// Default token budget of `pith/context`.
+    pub budget_tokens: usize,
+    /// Files larger than this are not indexed from disk.
+    pub max_file_bytes: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            budget_tokens: 1024,
+            max_file_bytes: IndexOptions::default().max_file_bytes,
+        }
+    }
+}
+
+pub struct Session {
+    pub index: Arc<WorkspaceIndex>,
+    pub documents: DocumentStore,
+    pub capabilities: lsp::ClientCapabilities,
+    pub encoding: PositionEncoding,
+    pub settings: Settings,
+    /// Cancelled at shutdown: stops the workspace scan.
+    pub shutdown: CancellationToken,
+    recent: Mutex<VecDeque<PathBuf>>,
+    /// Serializes buffer re-indexing so that an older version never overwrites a newer one.
+    buffer_indexing: Mutex<()>,
+}
+
+/// A document's text as the client sees it: the open buffer, else the indexed copy.
+pub struct TextSnapshot {
+    pub path: PathBuf,
+    pub text: Arc<str>,
+    pub lines: LineIndex,
+}
+
+impl Session {
+    pub fn new(
+        roots: Vec<PathBuf>,
+        capabilities: lsp::ClientCapabilities,
+        encoding: PositionEncoding,
+        settings: Settings,
+    ) -> Self {
+        let options = IndexOptions {
+            max_file_bytes: settings.max_file_bytes,
+            ..IndexOptions::default()
+        };
+        Self {
+            index: Arc::new(WorkspaceIndex::new(roots, options)),
+            documents: DocumentStore::default(),
+            capabilities,
+            encoding,
+            settings,
+            shutdown: CancellationToken::new(),
+            recent: Mutex::new(VecDeque::new()),
+            buffer_indexing: Mutex::new(()),
+        }
+    }
+
+    /// Puts `path` at the front of the recently used files.
+    pub fn touch(&self, path: &Path) {
+        let mut recent = lock(&self.recent);
+        recent.retain(|p| p != path);
+        recent.push_front(path.to_path_buf());
+        recent.truncate(RECENT_FILES);
+    }
+
+    pub fn recent(&self) -> Vec<PathBuf> {
+        lock(&self.recent).iter().cloned().collect()
+    }
+
+    /// Hands the current text of an open buffer to the index, unless it already has it.
+    /// Blocking (parses): call it from a blocking task.
+    pub fn index_buffer(&self, uri: &Uri) {
+        let _in_order = lock(&self.buffer_indexing);
+        let Some(document) = self.documents.get(uri) else {
+            return;
+        };
+        let Some(path) = &document.path else {
+            return;
+        };
+        if document.indexed_version == Some(document.version) {
+            return;
+        }
+        if Lang::from_path(path).is_some() {
+            self.index.update_file(path, &document.text);
+        }
+        self.documents.mark_indexed(uri, document.version);
+    }
+
+    /// Brings the index up to date with every open buffer. Blocking.
+    pub fn index_stale_buffers(&self) {
+        for uri in self.documents.stale() {
+            self.index_buffer(&uri);
+        }
+    }
+
+    /// Re-indexes a file from disk, or forgets it if it is gone or unreadable. Open buffers win
+    /// over the disk: they are left alone. Blocking.
+    pub fn index_from_disk(&self, path: &Path) {
+        if Lang::from_path(path).is_none() || self.documents.is_open(path) {
+            return;
+        }
+        match read_source(path, self.settings.max_file_bytes) {
+            Some(text) => {
+                self.index.update_file(path, &text);
+            }
+            None => self.index.remove_file(path),
+        }
+    }
+
+    /// Forgets a file, or every file under a deleted directory, unless a buffer holds it.
+    pub fn forget(&self, path: &Path) {
+        let doomed: Vec<PathBuf> = self
+            .index
+            .files()
+            .iter()
+            .filter(|file| file.path.starts_with(path))
+            .map(|file| file.path.clone())
+            .collect();
+        for file in doomed {
+            if !self.documents.is_open(&file) {
+                self.index.remove_file(&file);
+            }
+        }
+    }
+
+    /// Whether `path` lies under one of the workspace roots.
+    pub fn in_workspace(&self, path: &Path) -> bool {
+        self.index.roots().iter().any(|root| path.starts_with(root))
+    }
+
+    /// The indexed file behind a URI, after bringing open buffers up to date. Blocking.
+    pub fn indexed_file(&self, uri: &Uri) -> Option<Arc<FileIndex>> {
+        self.index_stale_buffers();
+        let path = uri.to_file_path()?;
+        self.index.file(&path)
+    }
+
+    /// The text of a document: the open buffer, else the indexed copy, else the disk.
+    pub fn snapshot(&self, uri: &Uri) -> Option<TextSnapshot> {
+        let path = uri.to_file_path()?.into_owned();
+        let text: Arc<str> = match self.documents.get(uri) {
+            Some(document) => document.text,
+            None => match self.index.file(&path) {
+                Some(file) => file.text.clone(),
+                None => read_source(&path, self.settings.max_file_bytes)?.into(),
+            },
+        };
+        let lines = LineIndex::new(&text);
+        Some(TextSnapshot { path, text, lines })
+    }
+
+    /// Converts a client position in `snapshot` to a byte offset (clamped).
+    pub fn offset(&self, snapshot: &TextSnapshot, position: lsp::Position) -> usize {
+        snapshot
+            .lines
+            .offset(&snapshot.text, position, self.encoding)
+    }
+}
+
+/// The content of a source file, or None if it is missing, too large, or not text.
+pub fn read_source(path: &Path, max_bytes: u64) -> Option<String> {
+    let metadata = std::fs::metadata(path).ok()?;
+    if !metadata.is_file() || metadata.len() > max_bytes {
+        return None;
+    }
+    let bytes = std::fs::read(path).ok()?;
+    if memchr::memchr(0, &bytes).is_some() {
+        tracing::debug!("skipping binary file {}", path.display());
+        return None;
+    }
+    String::from_utf8(bytes).ok()
+}
+
+/// The range of a core span in the client's encoding, computed on the text it came from.
+pub fn lsp_range(
+    text: &str,
+    lines: &LineIndex,
+    span: &crate::index::Span,
+    encoding: PositionEncoding,
+) -> lsp::Range {
+    lsp::Range::new(
+        lines.position(text, span.start_line, span.start_col, encoding),
+        lines.position(text, span.end_line, span.end_col, encoding),
+    )
+}
+
+/// The URI of an absolute path.
+pub fn path_uri(path: &Path) -> Option<Uri> {
+    Uri::from_file_path(path)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
