@@ -15,7 +15,10 @@ use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::engine::{Engine, EngineError, Event, Prompt, Request, RequestStats};
+use crate::engine::{
+    Engine, EngineError, EngineSettings, Event, LoraSettings, Prompt, RemoteApi, RemoteSettings,
+    Request, RequestStats,
+};
 use crate::index::WorkspaceIndex;
 use crate::lang::Lang;
 use crate::memory::Memory;
@@ -71,6 +74,38 @@ pub async fn generate(
                 return Err(EngineError::Stopped("the engine dropped the request".into()).into());
             }
         }
+    }
+}
+
+/// Engine settings from the config (`[model]`, `[remote]`); `model` overrides the path.
+pub fn engine_settings(config: &Config, model: Option<PathBuf>) -> EngineSettings {
+    let section = &config.model;
+    EngineSettings {
+        model: model.or_else(|| section.path.clone()),
+        threads: section.threads.map(|t| t as usize),
+        context_size: section.context,
+        gpu_layers: section.gpu_layers,
+        lora: section
+            .lora
+            .iter()
+            .map(|l| LoraSettings {
+                path: l.path.clone(),
+                scale: l.scale,
+            })
+            .collect(),
+        remote: config.remote.as_ref().map(|r| RemoteSettings {
+            url: r.url.clone(),
+            api: match r.api {
+                crate::config::RemoteApi::Infill => RemoteApi::Infill,
+                crate::config::RemoteApi::Chat | crate::config::RemoteApi::Completions => {
+                    RemoteApi::Openai
+                }
+            },
+            model: r.model.clone().unwrap_or_default(),
+            api_key_env: r.api_key_env.clone(),
+            timeout_ms: r.timeout_ms,
+        }),
+        ..EngineSettings::default()
     }
 }
 

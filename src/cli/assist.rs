@@ -14,7 +14,7 @@ use crate::assist::ask::{AskRequest, AskSettings};
 use crate::assist::completion::{self, CompletionInput, CompletionSettings, Workspace};
 use crate::assist::never_cancelled;
 use crate::config::{Config, ConfigSources};
-use crate::engine::{self, EngineSettings, LoraSettings, RemoteSettings};
+use crate::engine::{self, EngineSettings};
 use crate::index::WorkspaceIndex;
 use crate::memory::{MemoryKind, MemoryStore, NewMemory};
 use crate::text::{Position, PositionEncoding};
@@ -26,34 +26,7 @@ pub fn load_config(root: &Path) -> anyhow::Result<Config> {
 
 /// Engine settings from the config, `--model`/`PITH_MODEL` first.
 pub fn engine_settings(cli: &Cli, config: &Config) -> EngineSettings {
-    let model = &config.model;
-    EngineSettings {
-        model: cli.model.clone().or_else(|| model.path.clone()),
-        threads: model.threads.map(|t| t as usize),
-        context_size: model.context,
-        gpu_layers: model.gpu_layers,
-        lora: model
-            .lora
-            .iter()
-            .map(|l| LoraSettings {
-                path: l.path.clone(),
-                scale: l.scale,
-            })
-            .collect(),
-        remote: config.remote.as_ref().map(|r| RemoteSettings {
-            url: r.url.clone(),
-            api: match r.api {
-                crate::config::RemoteApi::Infill => engine::RemoteApi::Infill,
-                crate::config::RemoteApi::Chat | crate::config::RemoteApi::Completions => {
-                    engine::RemoteApi::Openai
-                }
-            },
-            model: r.model.clone().unwrap_or_default(),
-            api_key_env: r.api_key_env.clone(),
-            timeout_ms: r.timeout_ms,
-        }),
-        ..EngineSettings::default()
-    }
+    crate::assist::engine_settings(config, cli.model.clone())
 }
 
 /// Indexes every Python and Rust file under `root` (gitignore rules apply), in parallel.
@@ -384,17 +357,20 @@ pub fn bench_complete(cli: &Cli, root: &Path) -> anyhow::Result<()> {
     };
     let settings = CompletionSettings::from_config(&config);
     let (cold_ms, warm_ms) = (median(&mut cold), median(&mut warm));
-    println!("pith bench complete {}", root.display());
-    println!(
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "pith bench complete {}", root.display())?;
+    writeln!(
+        out,
         "  cases {picks}, context budget {} tokens, buffer {} + {} tokens",
         settings.budget_tokens, settings.prefix_tokens, settings.suffix_tokens
-    );
-    println!("  cold  median {cold_ms} ms");
-    println!(
+    )?;
+    writeln!(out, "  cold  median {cold_ms} ms")?;
+    writeln!(
+        out,
         "  warm  median {warm_ms} ms ({:.0}% of cold), prompt tokens reused median {}",
         100.0 * warm_ms as f64 / cold_ms.max(1) as f64,
         median(&mut reused)
-    );
-    println!("  prompt tokens median {}", median(&mut prompt_tokens));
+    )?;
+    writeln!(out, "  prompt tokens median {}", median(&mut prompt_tokens))?;
     Ok(())
 }
