@@ -80,7 +80,8 @@ fn initialize_advertises_what_works_scans_with_progress_and_watches_files() {
     assert_eq!(kinds.first(), Some(&"begin"));
     assert_eq!(kinds.last(), Some(&"end"));
 
-    let registrations = client.server_requests("client/registerCapability");
+    let registrations =
+        client.wait_for_server_request("client/registerCapability", Duration::from_secs(10));
     let watchers: Vec<&Value> = registrations
         .iter()
         .flat_map(|r| r["registrations"].as_array().into_iter().flatten())
@@ -433,6 +434,81 @@ fn documents_outside_the_workspace_work_as_buffers() {
     );
     assert_eq!(found[0]["uri"], uri);
     assert_eq!(found[0]["range"]["start"]["line"], 2);
+}
+
+#[test]
+fn full_document_changes_replace_the_buffer() {
+    let (_fixture, mut client, _) = start(json!({}));
+    let elsewhere = tempfile::tempdir().unwrap();
+    let uri = support::file_uri(&elsewhere.path().canonicalize().unwrap().join("scratch.py"));
+    client.did_open(&uri, "python", 1, "def first_draft(): pass\n");
+    client.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": uri, "version": 2},
+               "contentChanges": [{"text": "class SecondDraft:\n    def ünïcode(self): pass\n"}]}),
+    );
+    let symbols = client.request(
+        "textDocument/documentSymbol",
+        json!({"textDocument": {"uri": uri}}),
+    );
+    assert_eq!(
+        outline(&symbols),
+        "SecondDraft 5 (line 0)\n  ünïcode 6 (line 1)\n"
+    );
+}
+
+#[test]
+fn multi_root_workspaces_index_every_folder() {
+    let fixture = Fixture::new();
+    let other = tempfile::tempdir().unwrap();
+    let other_root = other.path().canonicalize().unwrap();
+    std::fs::write(
+        other_root.join("second.py"),
+        "def from_second_root(): pass\n",
+    )
+    .unwrap();
+    let mut client = LspClient::spawn();
+    client.request(
+        "initialize",
+        json!({
+            "capabilities": {"window": {"workDoneProgress": true}},
+            "workspaceFolders": [
+                {"uri": support::file_uri(&fixture.root()), "name": "one"},
+                {"uri": support::file_uri(&other_root), "name": "two"},
+            ],
+        }),
+    );
+    client.notify("initialized", json!({}));
+    client.wait_for_progress_end(SCAN_TIMEOUT);
+    assert_eq!(workspace_symbols(&mut client, "from_second_root").len(), 1);
+    assert!(!workspace_symbols(&mut client, "make_user").is_empty());
+}
+
+#[test]
+fn cancelled_requests_answer_and_the_server_goes_on() {
+    let (fixture, mut client, _) = start(json!({}));
+    let id = client.send_request("workspace/symbol", json!({"query": "e"}));
+    client.notify("$/cancelRequest", json!({"id": id}));
+    let response = client.response(id, support::TIMEOUT);
+    // Either it finished first or it was cancelled; never silence.
+    assert!(
+        response.get("result").is_some() || response["error"]["code"] == -32800,
+        "{response}"
+    );
+    let app = fixture.read("app.py");
+    let hover = client.request(
+        "textDocument/hover",
+        text_position(
+            &fixture.uri("app.py"),
+            position_of(&app, "describe(alice", 1),
+        ),
+    );
+    assert!(
+        hover["contents"]["value"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("def describe")
+    );
 }
 
 #[test]

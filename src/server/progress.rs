@@ -2,29 +2,37 @@
 //! `window/workDoneProgress` (`$/progress` begin/report/end), and the dynamic registration of
 //! file watchers for the indexed languages.
 //!
-//! The scan itself is `ignore` walking the roots and `WorkspaceIndex::update_file` on each
-//! source file in parallel; when `WorkspaceIndex::scan(progress, cancel)` lands in the core,
-//! `scan_files` becomes a call to it.
+//! The scan itself is `WorkspaceIndex::scan`; this only relays its progress.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use rayon::prelude::*;
 use tower_lsp_server::Client;
 use tower_lsp_server::ls_types::{self as lsp, NumberOrString};
 
 use super::session::Session;
-use crate::lang::Lang;
 
 const WATCHER_GLOB: &str = "**/*.{py,pyi,rs}";
 const PROGRESS_TOKEN: &str = "pith/indexing";
 const REPORT_EVERY: Duration = Duration::from_millis(200);
+/// How long to wait for the client to answer a request of ours before going on without it.
+const CLIENT_REPLY: Duration = Duration::from_secs(5);
 
 /// Registers watchers, scans the workspace with progress, then re-applies open buffers.
 pub async fn start(client: Client, session: Arc<Session>) {
-    register_watchers(&client, &session).await;
+    // A client that never answers must not hold up the scan.
+    tokio::spawn({
+        let (client, session) = (client.clone(), session.clone());
+        async move {
+            if tokio::time::timeout(CLIENT_REPLY, register_watchers(&client, &session))
+                .await
+                .is_err()
+            {
+                tracing::warn!("the client did not answer registerCapability");
+            }
+        }
+    });
 
     let supports_progress = session
         .capabilities
@@ -33,12 +41,16 @@ pub async fn start(client: Client, session: Arc<Session>) {
         .and_then(|window| window.work_done_progress)
         .unwrap_or(false);
     let token = NumberOrString::String(PROGRESS_TOKEN.into());
-    let progress = if supports_progress
-        && client
-            .create_work_done_progress(token.clone())
-            .await
-            .is_ok()
-    {
+    let created = supports_progress
+        && matches!(
+            tokio::time::timeout(
+                CLIENT_REPLY,
+                client.create_work_done_progress(token.clone())
+            )
+            .await,
+            Ok(Ok(()))
+        );
+    let progress = if created {
         Some(
             client
                 .progress(token, "pith: indexing")
@@ -101,29 +113,24 @@ pub async fn start(client: Client, session: Arc<Session>) {
 
 /// Indexes every source file under the roots; returns how many were indexed. Blocking.
 fn scan_files(session: &Session, done: &AtomicUsize, total: &AtomicUsize) -> usize {
-    let roots = session.index.roots();
-    let files: Vec<PathBuf> = roots
-        .iter()
-        .flat_map(|root| {
-            ignore::WalkBuilder::new(root)
-                .build()
-                .filter_map(Result::ok)
-                .filter(|entry| entry.file_type().is_some_and(|kind| kind.is_file()))
-                .map(ignore::DirEntry::into_path)
-                .filter(|path| Lang::from_path(path).is_some())
-        })
-        .collect();
-    total.store(files.len(), Ordering::Relaxed);
-    files.par_iter().for_each(|path| {
-        if !session.shutdown.is_cancelled() {
-            session.index_from_disk(path);
-        }
-        done.fetch_add(1, Ordering::Relaxed);
-    });
+    let summary = session.index.scan(
+        &|scanned, of| {
+            done.store(scanned, Ordering::Relaxed);
+            total.store(of, Ordering::Relaxed);
+        },
+        &session.shutting_down,
+    );
+    tracing::info!(
+        files = summary.files,
+        symbols = summary.symbols(),
+        skipped = ?summary.skipped,
+        cancelled = summary.cancelled,
+        "workspace scan"
+    );
     // A buffer opened during the scan may have been overwritten by its disk copy.
     session.documents.mark_all_stale();
     session.index_stale_buffers();
-    session.index.files().len()
+    summary.files
 }
 
 /// Asks the client to report changes to source files, if it supports dynamic registration.

@@ -4,9 +4,9 @@
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
-use tokio_util::sync::CancellationToken;
 use tower_lsp_server::ls_types::{self as lsp, Uri};
 
 use super::documents::{DocumentStore, LineIndex};
@@ -42,8 +42,8 @@ pub struct Session {
     pub capabilities: lsp::ClientCapabilities,
     pub encoding: PositionEncoding,
     pub settings: Settings,
-    /// Cancelled at shutdown: stops the workspace scan.
-    pub shutdown: CancellationToken,
+    /// Set at shutdown: stops the workspace scan.
+    pub shutting_down: AtomicBool,
     /// The model side: config, engine, memory, caches (`ai.rs`).
     pub ai: Arc<super::ai::Ai>,
     recent: Mutex<VecDeque<PathBuf>>,
@@ -75,7 +75,7 @@ impl Session {
             capabilities,
             encoding,
             settings,
-            shutdown: CancellationToken::new(),
+            shutting_down: AtomicBool::new(false),
             ai: Arc::default(),
             recent: Mutex::new(VecDeque::new()),
             buffer_indexing: Mutex::new(()),
@@ -184,18 +184,11 @@ impl Session {
     }
 }
 
-/// The content of a source file, or None if it is missing, too large, or not text.
+/// The content of a source file, or None if it is missing, too large, binary or not UTF-8.
 pub fn read_source(path: &Path, max_bytes: u64) -> Option<String> {
-    let metadata = std::fs::metadata(path).ok()?;
-    if !metadata.is_file() || metadata.len() > max_bytes {
-        return None;
-    }
-    let bytes = std::fs::read(path).ok()?;
-    if memchr::memchr(0, &bytes).is_some() {
-        tracing::debug!("skipping binary file {}", path.display());
-        return None;
-    }
-    String::from_utf8(bytes).ok()
+    crate::index::walk::read_source(path, max_bytes)
+        .inspect_err(|reason| tracing::debug!("not indexing {}: {}", path.display(), reason.name()))
+        .ok()
 }
 
 /// The range of a core span in the client's encoding, computed on the text it came from.

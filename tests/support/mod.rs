@@ -199,6 +199,23 @@ impl LspClient {
         }
     }
 
+    /// Waits until the server has sent at least one request of `method`; returns their params.
+    pub fn wait_for_server_request(&mut self, method: &str, timeout: Duration) -> Vec<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let found = self.server_requests(method);
+            if !found.is_empty() {
+                return found;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {method} request from the server\nstderr:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Reads whatever arrived so far without blocking.
     pub fn drain(&mut self) {
         while let Ok(message) = self.incoming.try_recv() {
