@@ -1,4 +1,7 @@
 //! Model commands: `pith complete`, `chat`, `ask`, `model …`, `bench engine|complete`.
+// The CLI is the one place that writes results to stdout.
+#![allow(clippy::print_stdout)]
+
 use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -29,6 +29,7 @@ use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaLoraAdapter, 
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use super::format::{self, FimLayout, Piece};
 use super::{
@@ -285,6 +286,8 @@ struct Shared {
     queue: Mutex<Queue>,
     wake: Condvar,
     status: Mutex<EngineStatus>,
+    /// Cancellation of the request on the model now, so that dropping the engine stops it.
+    running: Mutex<Option<CancellationToken>>,
 }
 
 impl Shared {
@@ -325,6 +328,7 @@ impl LlamaEngine {
                 loaded: true,
                 ..EngineStatus::default()
             }),
+            running: Mutex::new(None),
         });
         let context_size = settings.context_size.max(64) as usize;
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -386,6 +390,14 @@ impl Drop for LlamaEngine {
                 item.request.cancel.cancel();
                 let _ = item.events.send(Event::Cancelled);
             }
+        }
+        if let Some(running) = &*self
+            .shared
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+        {
+            running.cancel();
         }
         self.shared.wake.notify_all();
         if let Some(worker) = self.worker.take() {
@@ -548,6 +560,11 @@ impl<'m> Worker<'m> {
                 .map(|(i, _)| i);
             if let Some(i) = best {
                 let item = queue.items.swap_remove(i);
+                *self
+                    .shared
+                    .running
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = Some(item.request.cancel.clone());
                 let mut status = self.shared.status();
                 status.queued = queue.items.len();
                 status.running = 1;
@@ -924,7 +941,6 @@ pub fn raw_bench(
 mod tests {
     use super::*;
     use crate::engine::{Priority, Sampling};
-    use tokio_util::sync::CancellationToken;
 
     fn request(stop: &[&str]) -> Request {
         Request {

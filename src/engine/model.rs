@@ -109,8 +109,42 @@ fn progress(total: Option<u64>, message: &str) -> ProgressBar {
     bar
 }
 
+/// TLS roots: the system's CA bundle when there is one (so that a proxy's or company CA the
+/// machine trusts works, as it does for curl), else the bundled WebPKI roots.
+pub(crate) fn tls_config() -> ureq::tls::TlsConfig {
+    let candidates = std::env::var_os("SSL_CERT_FILE")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(
+            [
+                "/etc/ssl/certs/ca-certificates.crt",
+                "/etc/pki/tls/certs/ca-bundle.crt",
+                "/etc/ssl/cert.pem",
+            ]
+            .map(PathBuf::from),
+        );
+    for path in candidates {
+        let Ok(pem) = std::fs::read(&path) else {
+            continue;
+        };
+        let certs: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(&pem)
+            .filter_map(|item| match item {
+                Ok(ureq::tls::PemItem::Certificate(cert)) => Some(cert),
+                _ => None,
+            })
+            .collect();
+        if !certs.is_empty() {
+            return ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::new_with_certs(&certs))
+                .build();
+        }
+    }
+    ureq::tls::TlsConfig::default()
+}
+
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
+        .tls_config(tls_config())
         .timeout_connect(Some(std::time::Duration::from_secs(30)))
         .timeout_per_read(Some(std::time::Duration::from_secs(60)))
         .build()

@@ -52,6 +52,7 @@ impl RemoteEngine {
         let timeout = Some(Duration::from_millis(settings.timeout_ms.max(1)));
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            .tls_config(super::model::tls_config())
             .timeout_connect(timeout)
             .timeout_recv_response(timeout)
             .timeout_per_read(timeout)
