@@ -22,11 +22,12 @@ pub fn run(args: &super::ContextArgs) -> anyhow::Result<()> {
     let Some(file) = &position.file else {
         anyhow::bail!("give a FILE with --line/--character, or --root ROOT --batch QUERIES.jsonl");
     };
-    let file = std::path::absolute(file).with_context(|| format!("{}", file.display()))?;
+    let file =
+        std::fs::canonicalize(file).with_context(|| format!("cannot read {}", file.display()))?;
     let text = std::fs::read_to_string(&file)
         .with_context(|| format!("cannot read {}", file.display()))?;
     let root = match &position.root {
-        Some(root) => std::path::absolute(root)?,
+        Some(root) => std::fs::canonicalize(root).or_else(|_| std::path::absolute(root))?,
         None => find_root(&file),
     };
     let table = retrieve::scan(&root);
@@ -76,7 +77,8 @@ struct BatchQuery {
 }
 
 fn run_batch(root: &Path, batch: &Path, budget: usize) -> anyhow::Result<()> {
-    let root = std::path::absolute(root)?;
+    // The index keeps canonical paths; queries must name files the same way.
+    let root = std::fs::canonicalize(root).or_else(|_| std::path::absolute(root))?;
     let input =
         std::fs::File::open(batch).with_context(|| format!("cannot open {}", batch.display()))?;
     let started = std::time::Instant::now();
@@ -87,13 +89,19 @@ fn run_batch(root: &Path, batch: &Path, budget: usize) -> anyhow::Result<()> {
         "indexed"
     );
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut latencies: Vec<f64> = Vec::new();
     for (number, line) in std::io::BufReader::new(input).lines().enumerate() {
         let line = line.with_context(|| format!("cannot read {}", batch.display()))?;
         if line.trim().is_empty() {
             continue;
         }
         let reply = match serde_json::from_str::<BatchQuery>(&line) {
-            Ok(query) => answer(&table, &root, &query, budget),
+            Ok(query) => {
+                let started = std::time::Instant::now();
+                let reply = answer(&table, &root, &query, budget);
+                latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+                reply
+            }
             Err(error) => {
                 tracing::warn!("query line {}: {error}", number + 1);
                 let id = serde_json::from_str::<serde_json::Value>(&line)
@@ -106,6 +114,15 @@ fn run_batch(root: &Path, batch: &Path, budget: usize) -> anyhow::Result<()> {
         writeln!(out, "{reply}")?;
     }
     out.flush()?;
+    latencies.sort_by(f64::total_cmp);
+    if let Some(max) = latencies.last() {
+        let mean = latencies.iter().sum::<f64>() / latencies.len() as f64;
+        let p95 = latencies[(latencies.len() * 95 / 100).min(latencies.len() - 1)];
+        tracing::info!(
+            queries = latencies.len(),
+            "retrieval per query: mean {mean:.2} ms, p95 {p95:.2} ms, max {max:.2} ms"
+        );
+    }
     Ok(())
 }
 

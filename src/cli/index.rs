@@ -102,6 +102,11 @@ pub fn bench(root: &Path) -> anyhow::Result<()> {
     let roots = vec![std::fs::canonicalize(root)?];
     let options = IndexOptions::default();
     let (files, _) = walk::collect_files(&roots, &options);
+    anyhow::ensure!(
+        !files.is_empty(),
+        "{}: no Python or Rust files",
+        root.display()
+    );
     let mut bare = Duration::MAX;
     let mut cold = Duration::MAX;
     let mut summary = ScanSummary::default();

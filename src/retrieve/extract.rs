@@ -1,9 +1,8 @@
-//! A self-contained tree-sitter extractor producing [`FileIndex`] values for Python and Rust.
-//!
-//! Retrieval needs the buffer parsed from the editor's text (never the disk copy), and the eval
-//! CLI needs a whole-tree scan. Until the index issue's `lang` extraction and
-//! `WorkspaceIndex::scan` land, this module does both; it fills the same data model, so
-//! swapping it for the index's parser is a one-line change at each call site.
+//! The buffer's own parse for retrieval: a tree-sitter pass over the editor's text that keeps
+//! *every* occurrence of every identifier (the index keeps one per definition), which location
+//! weights, qualifiers (`mod.f`, `Type::f`) and local-binding detection need; and the recovery
+//! of definitions that a syntax error hid from the tree, applied to the buffer and to indexed
+//! files alike. It fills the index's data model (`FileIndex`).
 
 use std::cell::RefCell;
 use std::hash::{Hash, Hasher};
@@ -49,6 +48,9 @@ pub fn parse_file(path: &Path, text: &str) -> Option<FileIndex> {
         parse_errors: 0,
     };
     extractor.visit(tree.root_node(), None, false);
+    if extractor.parse_errors > 0 {
+        recover_definitions(text, lang, &mut extractor.symbols);
+    }
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     text.hash(&mut hasher);
     Some(FileIndex {
@@ -61,6 +63,119 @@ pub fn parse_file(path: &Path, text: &str) -> Option<FileIndex> {
         references: extractor.references,
         parse_errors: extractor.parse_errors,
     })
+}
+
+/// `file` with the definitions its syntax errors hid (see [`recover_definitions`]) added; the
+/// same `Arc` when it parsed cleanly.
+pub fn with_recovered_definitions(file: Arc<FileIndex>) -> Arc<FileIndex> {
+    if file.parse_errors == 0 {
+        return file;
+    }
+    let mut symbols = file.symbols.clone();
+    recover_definitions(&file.text, file.lang, &mut symbols);
+    if symbols.len() == file.symbols.len() {
+        return file;
+    }
+    Arc::new(FileIndex {
+        symbols,
+        ..(*file).clone()
+    })
+}
+
+/// After a syntax error, tree-sitter may swallow the definitions that follow it into an
+/// ERROR node. Lines that plainly open a definition (`def f(`, `pub fn f`, `struct S`) and
+/// that the tree missed are added with a span found from indentation, so a file broken
+/// mid-edit still lists what it defines.
+fn recover_definitions(src: &str, lang: Lang, symbols: &mut Vec<Symbol>) {
+    let known: std::collections::HashSet<u32> =
+        symbols.iter().map(|s| s.name_span.start_line).collect();
+    let lines: Vec<&str> = src.split('\n').collect();
+    let mut offsets = Vec::with_capacity(lines.len());
+    let mut offset = 0;
+    for line in &lines {
+        offsets.push(offset);
+        offset += line.len() + 1;
+    }
+    let indent_of = |line: &str| line.len() - line.trim_start().len();
+    for (number, line) in lines.iter().enumerate() {
+        if known.contains(&(number as u32)) {
+            continue;
+        }
+        let Some((kind, name, name_col)) = definition_line(line, lang) else {
+            continue;
+        };
+        let indent = indent_of(line);
+        let mut end = number;
+        for (later, text) in lines.iter().enumerate().skip(number + 1).take(400) {
+            if text.trim().is_empty() {
+                continue;
+            }
+            let later_indent = indent_of(text);
+            match lang {
+                Lang::Python if later_indent <= indent => break,
+                Lang::Rust if later_indent <= indent => {
+                    if text.trim_start().starts_with('}') {
+                        end = later;
+                    }
+                    break;
+                }
+                _ => end = later,
+            }
+        }
+        if lang == Lang::Rust && line.trim_end().ends_with(';') {
+            end = number;
+        }
+        let parent = match lang {
+            Lang::Python if indent > 0 => symbols
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| {
+                    s.kind == SymbolKind::Class
+                        && (s.span.start_line as usize) < number
+                        && (s.span.start_col as usize) < indent
+                })
+                .max_by_key(|(_, s)| s.span.start_line)
+                .map(|(i, _)| i),
+            _ => None,
+        };
+        let kind = match (kind, parent) {
+            (SymbolKind::Function, Some(_)) => SymbolKind::Method,
+            (kind, _) => kind,
+        };
+        let start_byte = offsets[number] + indent;
+        let end_byte = offsets[end] + lines[end].len();
+        let name_start = offsets[number] + name_col;
+        let container = parent.map(|p| symbols[p].name.clone());
+        let qualified_name = match &container {
+            Some(c) => format!("{c}.{name}"),
+            None => name.clone(),
+        };
+        symbols.push(Symbol {
+            name: name.clone(),
+            kind,
+            container,
+            qualified_name,
+            span: Span {
+                start_byte,
+                end_byte,
+                start_line: number as u32,
+                start_col: indent as u32,
+                end_line: end as u32,
+                end_col: lines[end].len() as u32,
+            },
+            name_span: Span {
+                start_byte: name_start,
+                end_byte: name_start + name.len(),
+                start_line: number as u32,
+                start_col: name_col as u32,
+                end_line: number as u32,
+                end_col: (name_col + name.len()) as u32,
+            },
+            signature: line.split_whitespace().collect::<Vec<_>>().join(" "),
+            doc: None,
+            parent,
+        });
+    }
 }
 
 fn span_of(node: Node<'_>) -> Span {
@@ -255,7 +370,8 @@ impl<'s> Extractor<'s> {
             .map(|body| body.start_byte())
             .unwrap_or_else(|| node.end_byte());
         let header = self.src.get(node.start_byte()..end).unwrap_or("");
-        let header = if node.child_by_field_name("body").is_none() {
+        // Without a body, or with one that error recovery stretched, the first line stands in.
+        let header = if node.child_by_field_name("body").is_none() || header.lines().count() > 6 {
             header.lines().next().unwrap_or("")
         } else {
             header
@@ -459,6 +575,47 @@ impl<'s> Extractor<'s> {
     }
 }
 
+/// The kind, name and name column of a line that opens a definition, by its leading keywords.
+fn definition_line(line: &str, lang: Lang) -> Option<(SymbolKind, String, usize)> {
+    let mut rest = line.trim_start();
+    let keywords: &[(&str, SymbolKind)] = match lang {
+        Lang::Python => &[
+            ("def ", SymbolKind::Function),
+            ("async def ", SymbolKind::Function),
+            ("class ", SymbolKind::Class),
+        ],
+        Lang::Rust => &[
+            ("fn ", SymbolKind::Function),
+            ("struct ", SymbolKind::Struct),
+            ("enum ", SymbolKind::Enum),
+            ("trait ", SymbolKind::Trait),
+            ("const ", SymbolKind::Constant),
+            ("static ", SymbolKind::Constant),
+            ("type ", SymbolKind::TypeAlias),
+            ("macro_rules! ", SymbolKind::Macro),
+        ],
+    };
+    if lang == Lang::Rust {
+        for prefix in ["pub(crate) ", "pub(super) ", "pub ", "unsafe ", "async "] {
+            rest = rest.strip_prefix(prefix).unwrap_or(rest);
+        }
+        if rest.starts_with("const fn ") {
+            rest = &rest["const ".len()..];
+        }
+    }
+    let (keyword, kind) = keywords.iter().find(|(k, _)| rest.starts_with(k))?;
+    let after = &rest[keyword.len()..];
+    let name: String = after
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
+    if name.is_empty() {
+        return None;
+    }
+    let name_col = line.len() - after.len();
+    Some((*kind, name, name_col))
+}
+
 /// `Foo<T>` → `Foo`, `crate::a::Foo` → `Foo`, `&'a Foo` → `Foo`.
 fn base_type_name(text: &str) -> String {
     let without_generics = text.split('<').next().unwrap_or(text);
@@ -513,6 +670,29 @@ mod tests {
                 import .models Some("Response") as None glob=false
                 import os.path None as None glob=false
                 import x None as None glob=true
+            "#]],
+        );
+    }
+
+    #[test]
+    fn definitions_after_a_syntax_error_are_recovered() {
+        check(
+            "a.rs",
+            "fn broken() {\n    let x = 1;\n}\n}\n\nfn a() -> u8 {\n    2 +\n}\n\npub const fn after(x: u8) -> u8 {\n    x\n}\n",
+            expect![[r#"
+                Function broken @0-2 | fn broken()
+                Function a @5-7 | fn a() -> u8
+                Function after @9-11 | pub const fn after(x: u8) -> u8
+            "#]],
+        );
+        check(
+            "a.py",
+            "class A:\n    def m(self:\n        pass\n\n    def n(self):\n        return 1\n\ndef after():\n    return 2\n",
+            expect![[r#"
+                Class A @0-8 | class A:
+                Method A.m @1-2 | def m(self:
+                Method A.n @4-5 | def n(self):
+                Function after @7-8 | def after():
             "#]],
         );
     }

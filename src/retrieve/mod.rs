@@ -1,35 +1,42 @@
 //! Context retrieval: for a cursor in a (possibly unsaved) buffer, the pieces of the rest of the
 //! workspace the model needs, ranked and packed into a token budget.
 //!
-//! **Candidates.** The buffer is parsed from the editor's text. Every identifier it uses is a
-//! lead, weighted by where it sits: inside the function around the cursor (prefix *and* suffix),
-//! inside the enclosing class/impl (what the siblings call), or elsewhere in the file. A lead
-//! reaches definitions by one of several routes, strongest first: an import that binds it
-//! (followed through `__init__.py`, `mod.rs`, `pub use` and `from x import *`), a qualifier that
-//! is an imported module (`utils.f`, `de::f`) or a type (`Foo::new`, `Session.send`), membership
-//! of a base class / implemented trait of the enclosing class (`self.x`), or its bare name across
-//! the workspace. Imported names not used yet are weak leads of their own.
+//! **Candidates.** The buffer is parsed from the editor's text (every occurrence of every
+//! identifier; definitions a syntax error hid are recovered from their header lines). Each
+//! identifier it uses is a lead, weighted by where it sits: inside the function around the
+//! cursor (prefix *and* suffix), inside the enclosing class/impl (what the siblings call), or
+//! elsewhere in the file; parameters and local bindings are not leads. A lead reaches
+//! definitions by one of several routes, strongest first: an import that binds it (followed
+//! through `__init__.py`, `mod.rs`, `pub use` and `from x import *`), a qualifier that is a
+//! module (`utils.f`, `super::ser::f`, followed through re-exports) or a type (`Foo::new`,
+//! `Session.send`), membership of a base class / implemented trait of the enclosing class
+//! (`self.x`), or its bare name across the workspace. Weaker leads fill the rest: imported names
+//! not used yet, the other items of modules the code imports whole or names in paths, and the
+//! members of the strongest types (the receiver's other methods).
 //!
 //! **Ranking.** A definition's score sums its leads: location weight × route weight × the
 //! name's specificity (an IDF over the files that mention it, so `new`/`get` weigh little) ÷
-//! the number of definitions sharing the name. Graph proximity is a multiplier for files the
+//! the number of definitions sharing the name. Graph proximity is a multiplier for the files the
 //! buffer's imports reach, and another for recently touched files. We chose this one-hop
-//! import neighbourhood over a personalised PageRank of the whole reference graph: on a
-//! single-file query, the first hop carries nearly all of PageRank's mass, and it costs no
-//! whole-workspace iteration per keystroke.
+//! neighbourhood over a personalised PageRank of the file graph: the leads already weight the
+//! first hop by what the buffer actually uses, PageRank would mostly add second-hop files, and
+//! it costs a whole-graph iteration per query. It is the next step if deep call chains miss.
 //!
-//! **Packing.** The two best candidates are shown whole when each fits a third of what is left
-//! of the budget; everything else is condensed (header lines, first docstring line, member
-//! headers of classes/traits), so that many definitions fit. Overlaps and the edited file are
-//! skipped. The budget is counted with the caller's tokenizer and never exceeded.
+//! **Packing.** At most two candidates are shown whole, each within an eighth of the budget;
+//! everything else is condensed (header lines, first docstring line, member headers of
+//! classes/traits), so that many definitions fit. Fields and enum variants come with their type,
+//! never alone. Overlaps and the edited file are skipped. The budget is counted with the
+//! caller's tokenizer and never exceeded.
 //!
 //! **Stability.** Location weights are by function, not by distance in lines, and the chosen
 //! set is emitted ordered by path then line (not by score), so while the cursor moves inside
 //! one function the context is byte-identical and the engine reuses its KV-cache prefix.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 
-use crate::index::WorkspaceIndex;
+use crate::index::{IndexOptions, WorkspaceIndex};
 
 pub mod extract;
 mod rank;
@@ -74,8 +81,36 @@ pub fn retrieve(
     query: &Query<'_>,
     count_tokens: &dyn Fn(&str) -> usize,
 ) -> Vec<Snippet> {
-    let table = SymbolTable::new(index.files());
+    let table = table_for(index);
     retrieve_in(&table, query, count_tokens)
+}
+
+/// The table of `index`, rebuilt only when the index's files changed since the last call
+/// (keystrokes in one buffer do not change the index; saves and rescans do). The key is a
+/// fingerprint of every file's path and content hash, so two indexes never share a table.
+fn table_for(index: &WorkspaceIndex) -> Arc<SymbolTable> {
+    use std::hash::{Hash, Hasher};
+    static CACHE: Mutex<Option<(u64, usize, Arc<SymbolTable>)>> = Mutex::new(None);
+    let files = index.files();
+    let fingerprint = files.iter().fold(0u64, |sum, file| {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        file.path.hash(&mut hasher);
+        file.content_hash.hash(&mut hasher);
+        sum.wrapping_add(hasher.finish())
+    });
+    let mut cache = CACHE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((seen, count, table)) = cache.as_ref()
+        && *seen == fingerprint
+        && *count == files.len()
+    {
+        return table.clone();
+    }
+    drop(files);
+    let table = Arc::new(table_of(index));
+    *cache = Some((fingerprint, table.files.len(), table.clone()));
+    table
 }
 
 /// [`retrieve`] over a prepared [`SymbolTable`] (build it once for many queries).
@@ -97,26 +132,20 @@ pub fn retrieve_in(
     render::pack(table, &candidates, query.budget_tokens, count_tokens)
 }
 
-/// Parses every Python and Rust file under `root` (gitignore rules apply) into a table. A
-/// stand-in for `WorkspaceIndex::scan` for the batch CLI; unreadable files are skipped.
+/// Indexes `root` with the workspace index's scan (its ignore rules and size limits) and builds
+/// the retrieval table from it, with definitions hidden by syntax errors recovered.
 pub fn scan(root: &Path) -> SymbolTable {
-    use rayon::prelude::*;
-    let paths: Vec<PathBuf> = ignore::WalkBuilder::new(root)
-        .build()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_some_and(|t| t.is_file()))
-        .map(|e| e.into_path())
-        .filter(|p| crate::lang::Lang::from_path(p).is_some())
-        .collect();
-    let files = paths
-        .par_iter()
-        .filter_map(|path| {
-            let text = std::fs::read_to_string(path).ok()?;
-            if text.len() > 1 << 20 {
-                return None;
-            }
-            extract::parse_file(path, &text).map(std::sync::Arc::new)
-        })
+    let index = WorkspaceIndex::new(vec![root.to_path_buf()], IndexOptions::default());
+    let summary = index.scan(&|_, _| {}, &AtomicBool::new(false));
+    tracing::debug!(files = summary.files, "scanned");
+    table_of(&index)
+}
+
+fn table_of(index: &WorkspaceIndex) -> SymbolTable {
+    let files = index
+        .files()
+        .into_iter()
+        .map(extract::with_recovered_definitions)
         .collect();
     SymbolTable::new(files)
 }

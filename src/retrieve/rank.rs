@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::table::{Binding, DefId, SymbolTable, is_package_file};
 use crate::index::{FileIndex, SymbolKind};
+use crate::lang::Lang;
 
 /// A scored definition.
 #[derive(Debug, Clone)]
@@ -25,6 +26,8 @@ pub struct Focus {
     pub container: Option<(usize, usize)>,
     /// Symbol number of that container in the buffer.
     pub container_symbol: Option<usize>,
+    /// End of the enclosing function's header (its parameters), if there is a function.
+    pub header_end: Option<usize>,
 }
 
 const FUNCTION_WEIGHT: f32 = 1.0;
@@ -92,6 +95,7 @@ pub fn focus(buffer: &FileIndex, cursor: usize) -> Focus {
             .max_by_key(|(_, s)| s.span.start_byte)
             .map(|(i, _)| i),
     };
+    let header_end = function.map(|(_, s)| header_end(text, s.span.start_byte, buffer.lang));
     let function = match function {
         Some((_, s)) => (s.span.start_byte, s.span.end_byte.max(cursor)),
         None => line_window(text, cursor_line, 30),
@@ -104,6 +108,60 @@ pub fn focus(buffer: &FileIndex, cursor: usize) -> Focus {
         function,
         container,
         container_symbol,
+        header_end,
+    }
+}
+
+/// Byte offset just past the header of the function starting at `start`: the line ending in
+/// `:` (Python) or holding `{`/ending in `;` (Rust), within a few lines.
+fn header_end(text: &str, start: usize, lang: Lang) -> usize {
+    let mut offset = start;
+    for line in text[start..].split_inclusive('\n').take(8) {
+        offset += line.len();
+        let code = line.trim_end();
+        let ends = match lang {
+            Lang::Python => code.ends_with(':'),
+            Lang::Rust => code.contains('{') || code.ends_with(';'),
+        };
+        if ends {
+            return offset;
+        }
+    }
+    offset
+}
+
+/// Whether the identifier at `start..end` binds a local name there: a parameter of the focus
+/// function, a `let`, an assignment target or a loop variable. Such names are not leads to
+/// same-named definitions elsewhere.
+fn binds_locally(
+    text: &str,
+    start: usize,
+    end: usize,
+    lang: Lang,
+    header: Option<(usize, usize)>,
+) -> bool {
+    let line_start = text[..start].rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let before = text[line_start..start].trim_end();
+    let after = text[end..].split('\n').next().unwrap_or("").trim_start();
+    let in_header = header.is_some_and(|(s, e)| s <= start && end <= e);
+    match lang {
+        Lang::Rust => {
+            let param = in_header
+                && after.starts_with(':')
+                && !after.starts_with("::")
+                && (before.ends_with('(') || before.ends_with(',') || before.ends_with("mut"));
+            param
+                || before.ends_with("let")
+                || before.ends_with("let mut")
+                || before.ends_with("for")
+        }
+        Lang::Python => {
+            let param = in_header
+                && (before.ends_with('(') || before.ends_with(',') || before.ends_with('*'))
+                && [':', ',', ')', '='].iter().any(|c| after.starts_with(*c));
+            let assigned = before.is_empty() && after.starts_with('=') && !after.starts_with("==");
+            param || assigned || before.ends_with("for")
+        }
     }
 }
 
@@ -147,6 +205,8 @@ struct NameUse {
     count: u32,
     /// Identifiers written before it as `q.name` / `q::name`.
     qualifiers: HashSet<String>,
+    /// Bound in the focus function (parameter, `let`, assignment).
+    local: bool,
 }
 
 fn qualifier(text: &str, start: usize) -> Option<&str> {
@@ -260,6 +320,17 @@ pub fn candidates(
         let entry = uses.entry(reference.name.as_str()).or_default();
         entry.best = entry.best.max(weight);
         entry.count += 1;
+        if weight >= FUNCTION_WEIGHT
+            && binds_locally(
+                text,
+                at,
+                reference.span.end_byte,
+                buffer.lang,
+                focus.header_end.map(|e| (focus.function.0, e)),
+            )
+        {
+            entry.local = true;
+        }
         if weight >= CONTAINER_WEIGHT
             && let Some(q) = qualifier(text, at)
         {
@@ -281,6 +352,8 @@ pub fn candidates(
 
     let mut names: Vec<(&str, &NameUse)> = uses.iter().map(|(n, u)| (*n, u)).collect();
     names.sort_by(|a, b| a.0.cmp(b.0));
+    // Modules the focus function names in paths (`ser::to_writer`): their other items too.
+    let mut path_modules: Vec<usize> = Vec::new();
     for (name, usage) in names {
         let base = usage.best * (1.0 + 0.15 * (usage.count as f32).ln());
         let spec = specificity(name);
@@ -296,6 +369,9 @@ pub fn candidates(
                 // A path written out in the code (`super::ser::f`, `crate::de::g`).
                 None => table.modules_named(q).to_vec(),
             };
+            if usage.best >= FUNCTION_WEIGHT && module_files.len() <= 2 {
+                path_modules.extend(module_files.iter().copied());
+            }
             for file in module_files {
                 for def in table.member_of_module(file, name) {
                     scores.add(def, base * QUALIFIED_ROUTE, "module-member");
@@ -316,7 +392,7 @@ pub fn candidates(
         }
         let defs = table.definitions(name);
         let foreign: Vec<DefId> = defs.iter().copied().filter(|d| Some(d.0) != own).collect();
-        if foreign.is_empty() || foreign.len() > 12 {
+        if foreign.is_empty() || foreign.len() > 12 || usage.local {
             continue;
         }
         let shadowed = if local_names.contains(name) { 0.3 } else { 1.0 };
@@ -346,6 +422,7 @@ pub fn candidates(
     let mut imported: Vec<(&&str, &Binding)> = bound.iter().collect();
     imported.sort_by(|a, b| a.0.cmp(b.0));
     let mut whole_modules: Vec<usize> = globs.iter().copied().collect();
+    whole_modules.extend(path_modules);
     for (name, binding) in imported {
         match binding {
             Binding::Defs(defs) if !uses.contains_key(*name) => {
@@ -361,13 +438,19 @@ pub fn candidates(
     whole_modules.dedup();
     for file in whole_modules {
         for (index, symbol) in table.files[file].symbols.iter().enumerate() {
-            if symbol.parent.is_none()
+            // Only what another module can name: `pub` items in Rust, no `_private` in Python.
+            let visible = match table.files[file].lang {
+                Lang::Rust => symbol.signature.starts_with("pub"),
+                Lang::Python => !symbol.name.starts_with('_'),
+            };
+            if visible
+                && symbol.parent.is_none()
                 && !matches!(symbol.kind, SymbolKind::Impl | SymbolKind::Module)
             {
                 scores.add(
                     (file, index),
                     MODULE_MEMBER * specificity(&symbol.name),
-                    "imported-module",
+                    "module-item",
                 );
             }
         }
@@ -410,4 +493,98 @@ pub fn candidates(
     }
     out.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.def.cmp(&b.def)));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::retrieve::extract::parse_file;
+    use expect_test::{Expect, expect};
+    use std::path::Path;
+
+    /// The focus function and container found for the `$0` cursor in `source`.
+    fn check(path: &str, source: &str, expect: Expect) {
+        let cursor = source.find("$0").expect("cursor");
+        let text = source.replacen("$0", "", 1);
+        let file = parse_file(Path::new(path), &text).expect("supported language");
+        let focus = focus(&file, cursor);
+        let function = text[focus.function.0..focus.function.1]
+            .lines()
+            .next()
+            .unwrap_or("");
+        let container = focus
+            .container_symbol
+            .map(|c| file.symbols[c].name.as_str())
+            .unwrap_or("-");
+        expect.assert_eq(&format!("{} | {container}", function.trim()));
+    }
+
+    #[test]
+    fn focus_is_the_outermost_function() {
+        check(
+            "a.py",
+            "class A:\n    def outer(self):\n        def inner():\n            $0pass\n        return inner\n",
+            expect!["def outer(self): | A"],
+        );
+    }
+
+    #[test]
+    fn blank_line_past_the_last_statement_stays_in_the_function() {
+        check(
+            "a.py",
+            "def f():\n    x = 1\n    $0\n\ndef g():\n    pass\n",
+            expect!["def f(): | -"],
+        );
+    }
+
+    #[test]
+    fn rust_method_in_impl() {
+        check(
+            "a.rs",
+            "impl Read for Bytes {\n    fn next(&mut self) -> u8 {\n        $0\n    }\n}\n",
+            expect!["fn next(&mut self) -> u8 { | Bytes"],
+        );
+    }
+
+    #[test]
+    fn outside_any_function_is_a_line_window() {
+        check("a.py", "import os\n$0\n", expect!["import os | -"]);
+    }
+
+    #[test]
+    fn local_bindings_are_recognised() {
+        let text = "def f(self, request, *args):\n    data = request.body\n    for item in data:\n        use(item)\n";
+        let header = Some((0, text.find('\n').unwrap_or(0) + 1));
+        let at = |needle: &str, nth: usize| {
+            let start = text
+                .match_indices(needle)
+                .nth(nth)
+                .map(|(i, _)| i)
+                .unwrap_or(0);
+            binds_locally(text, start, start + needle.len(), Lang::Python, header)
+        };
+        assert!(at("request", 0));
+        assert!(!at("request", 1));
+        assert!(at("args", 0));
+        assert!(at("data", 0));
+        assert!(!at("data", 1));
+        assert!(at("item", 0));
+        assert!(!at("use", 0));
+        let rust =
+            "fn f(line: usize, mut v: Vec<u8>) -> Error {\n    let x = Error::syntax(line);\n}\n";
+        let header = Some((0, rust.find('\n').unwrap_or(0) + 1));
+        let at = |needle: &str, nth: usize| {
+            let start = rust
+                .match_indices(needle)
+                .nth(nth)
+                .map(|(i, _)| i)
+                .unwrap_or(0);
+            binds_locally(rust, start, start + needle.len(), Lang::Rust, header)
+        };
+        assert!(at("line", 0));
+        assert!(at("v", 0));
+        assert!(!at("Error", 0));
+        assert!(at("x", 0));
+        assert!(!at("line", 1));
+    }
 }

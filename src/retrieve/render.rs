@@ -10,7 +10,7 @@ use crate::lang::Lang;
 /// How many candidates may be shown whole.
 const FULL_SLOTS: usize = 2;
 /// A whole body may take at most this share of what is left of the budget.
-const FULL_SHARE: usize = 4;
+const FULL_SHARE: usize = 8;
 /// Lines of a whole body, at most.
 const FULL_MAX_LINES: u32 = 60;
 /// Member headers listed under a condensed class/trait.
@@ -34,34 +34,35 @@ pub fn pack(
         let file = &table.files[candidate.def.0];
         let symbol = &file.symbols[candidate.def.1];
         let (start, end) = (symbol.span.start_line, symbol.span.end_line + 1);
-        let overlaps = |full_only: bool| {
-            chosen.iter().any(|(s, full)| {
-                s.path == file.path
-                    && (!full_only || *full)
-                    && s.start_line < end
-                    && start < s.end_line.max(s.start_line + 1)
-            })
-        };
-        if overlaps(true)
-            || chosen
-                .iter()
-                .any(|(s, _)| s.path == file.path && s.start_line == start)
-        {
+        let same_file = |s: &Snippet| s.path == file.path;
+        // Inside a body already shown whole, or already shown: nothing to add.
+        let shown = chosen.iter().any(|(s, full)| {
+            same_file(s)
+                && (s.start_line == start || (*full && s.start_line <= start && end <= s.end_line))
+        });
+        if shown {
             continue;
         }
+        // Sharing lines with another snippet: only the condensed form, whose header does not.
+        let overlaps = chosen.iter().any(|(s, _)| {
+            same_file(s) && s.start_line < end && start < s.end_line.max(s.start_line + 1)
+        });
+        let (short, short_end) = condensed(file, candidate.def.1);
         let mut form = None;
-        if full_count < FULL_SLOTS && end - start <= FULL_MAX_LINES && !overlaps(false) {
-            let text = lines(&file.text, start, end);
+        // A definition whose condensed form is already all of it does not use a whole-body slot.
+        let whole_is_longer = short_end < end || short.lines().count() < (end - start) as usize;
+        if full_count < FULL_SLOTS && whole_is_longer && end - start <= FULL_MAX_LINES && !overlaps
+        {
+            let text = join(&symbol_lines(file, symbol));
             let tokens = count_tokens(&text);
-            if tokens <= left / FULL_SHARE {
+            if tokens <= (budget / FULL_SHARE).min(left) {
                 form = Some((text, end, tokens, true));
             }
         }
         if form.is_none() {
-            let (text, end) = condensed(file, candidate.def.1);
-            let tokens = count_tokens(&text);
+            let tokens = count_tokens(&short);
             if tokens <= left {
-                form = Some((text, end, tokens, false));
+                form = Some((short, short_end, tokens, false));
             }
         }
         let Some((text, end_line, tokens, full)) = form else {
@@ -88,18 +89,21 @@ pub fn pack(
     out
 }
 
-/// Lines `start..end` of `text`, each ending in a newline.
-fn lines(text: &str, start: u32, end: u32) -> String {
-    let mut out = String::new();
-    for line in text
+/// The whole lines the symbol's span covers, found from its byte span (no scan of the file).
+fn symbol_lines<'f>(file: &'f FileIndex, symbol: &Symbol) -> Vec<&'f str> {
+    let text: &str = &file.text;
+    let span = symbol.span;
+    let begin = span.start_byte.saturating_sub(span.start_col as usize);
+    let finish = text
+        .get(span.end_byte..)
+        .and_then(|rest| rest.find('\n'))
+        .map(|i| span.end_byte + i)
+        .unwrap_or(text.len());
+    text.get(begin..finish)
+        .unwrap_or("")
         .split('\n')
-        .skip(start as usize)
-        .take((end - start) as usize)
-    {
-        out.push_str(line.strip_suffix('\r').unwrap_or(line));
-        out.push('\n');
-    }
-    out
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .collect()
 }
 
 /// The definition's header lines (up to its body), the first docstring line for Python, and
@@ -107,13 +111,7 @@ fn lines(text: &str, start: u32, end: u32) -> String {
 /// end line it stands for.
 fn condensed(file: &FileIndex, index: usize) -> (String, u32) {
     let symbol = &file.symbols[index];
-    let all: Vec<&str> = file
-        .text
-        .split('\n')
-        .skip(symbol.span.start_line as usize)
-        .take((symbol.span.end_line - symbol.span.start_line + 1) as usize)
-        .map(|l| l.strip_suffix('\r').unwrap_or(l))
-        .collect();
+    let all = symbol_lines(file, symbol);
     if matches!(symbol.kind, SymbolKind::Struct | SymbolKind::Enum) && all.len() <= 12 {
         return (join(&all), symbol.span.end_line + 1);
     }
@@ -192,4 +190,88 @@ fn header_lines(lines: &[&str], lang: Lang, symbol: &Symbol) -> usize {
         }
     }
     1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::retrieve::extract::parse_file;
+    use expect_test::{Expect, expect};
+    use std::path::Path;
+
+    /// The condensed form of the symbol called `name` in `source`, with its line range.
+    fn check(path: &str, source: &str, name: &str, expect: Expect) {
+        let file = parse_file(Path::new(path), source).expect("supported language");
+        let index = file
+            .symbols
+            .iter()
+            .position(|s| s.name == name && s.kind != SymbolKind::Impl)
+            .expect("symbol");
+        let (text, end) = condensed(&file, index);
+        let start = file.symbols[index].span.start_line;
+        expect.assert_eq(&format!("{start}-{end}\n{text}"));
+    }
+
+    #[test]
+    fn python_function_keeps_header_and_first_doc_line() {
+        check(
+            "a.py",
+            "@cached\ndef get(url,\n        params=None):\n    \"\"\"Sends a GET request.\n\n    More.\n    \"\"\"\n    return request('get', url)\n",
+            "get",
+            expect![[r#"
+                1-4
+                def get(url,
+                        params=None):
+                    """Sends a GET request.
+            "#]],
+        );
+    }
+
+    #[test]
+    fn python_class_lists_member_headers() {
+        check(
+            "a.py",
+            "class Session(Base):\n    \"\"\"A session.\"\"\"\n\n    def __init__(self):\n        self.x = 1\n\n    def send(self, request, **kwargs):\n        return request\n",
+            "Session",
+            expect![[r#"
+                0-8
+                class Session(Base):
+                    """A session."""
+                    def __init__(self):
+                    def send(self, request, **kwargs):
+            "#]],
+        );
+    }
+
+    #[test]
+    fn rust_function_header_spans_where_clause() {
+        check(
+            "a.rs",
+            "pub fn from_reader<R, T>(rdr: R) -> Result<T>\nwhere\n    R: io::Read,\n{\n    todo()\n}\n",
+            "from_reader",
+            expect![[r#"
+                0-4
+                pub fn from_reader<R, T>(rdr: R) -> Result<T>
+                where
+                    R: io::Read,
+                {
+            "#]],
+        );
+    }
+
+    #[test]
+    fn short_rust_struct_is_kept_whole() {
+        check(
+            "a.rs",
+            "pub struct Position {\n    pub line: usize,\n    pub column: usize,\n}\n",
+            "Position",
+            expect![[r#"
+                0-4
+                pub struct Position {
+                    pub line: usize,
+                    pub column: usize,
+                }
+            "#]],
+        );
+    }
 }

@@ -3,8 +3,9 @@
 //! `__init__.py` and relative imports; Rust `crate::`/`super::`/`self::` paths, `mod.rs`, and
 //! re-exports followed a few hops).
 //!
-//! Built once per batch by the CLI, or per call from a `WorkspaceIndex`. Resolution lives here
-//! rather than in `index/` because the index issue's resolver has not landed yet.
+//! Built once per batch by the CLI, or from a `WorkspaceIndex` when its files change. The
+//! resolution here was written before `index/resolve.rs` landed; it differs in returning the
+//! binding kind (module, definitions, glob) that ranking needs. Merging the two is future work.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path};
@@ -74,7 +75,17 @@ impl SymbolTable {
             }
             module_of.push(module);
             for (index, symbol) in file.symbols.iter().enumerate() {
-                if matches!(symbol.kind, SymbolKind::Impl | SymbolKind::Module) {
+                // Fields and enum variants are shown through their type's definition.
+                let in_enum = symbol
+                    .parent
+                    .and_then(|p| file.symbols.get(p))
+                    .is_some_and(|p| p.kind == SymbolKind::Enum);
+                if in_enum
+                    || matches!(
+                        symbol.kind,
+                        SymbolKind::Impl | SymbolKind::Module | SymbolKind::Field
+                    )
+                {
                     continue;
                 }
                 table
