@@ -18,12 +18,14 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+
+pub use crate::engine::RemoteApi;
 
 use crate::prompt::Task;
 
 /// The whole configuration. Every section has a default, so an empty file is a valid config.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub model: ModelConfig,
@@ -40,13 +42,13 @@ pub struct Config {
 }
 
 /// The embedded model.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ModelConfig {
     /// GGUF file; None means the installed default model. `~/` is expanded.
     pub path: Option<PathBuf>,
     /// CPU threads for generation; None means the number of physical cores.
-    pub threads: Option<u32>,
+    pub threads: Option<usize>,
     /// Context window in tokens.
     pub context: u32,
     /// Layers offloaded to a GPU (0 on a Raspberry Pi).
@@ -68,7 +70,7 @@ impl Default for ModelConfig {
 }
 
 /// One LoRA adapter (GGUF, from llama.cpp's `convert_lora_to_gguf.py`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoraConfig {
     pub path: PathBuf,
@@ -80,20 +82,7 @@ fn one() -> f32 {
     1.0
 }
 
-/// Which HTTP API the remote server speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RemoteApi {
-    /// `/v1/chat/completions` (any OpenAI-compatible server).
-    #[default]
-    Chat,
-    /// `/v1/completions` with a raw prompt.
-    Completions,
-    /// llama-server's `/infill` (FIM with `input_extra`).
-    Infill,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RemoteConfig {
     /// Base URL, e.g. `http://localhost:8080`.
@@ -114,7 +103,7 @@ fn default_remote_timeout_ms() -> u64 {
     30_000
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct IndexConfig {
     /// Extra excludes, gitignore glob syntax.
@@ -140,7 +129,7 @@ impl IndexConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CompletionConfig {
     /// Tokens of retrieved context (the buffer's prefix and suffix have their own share).
@@ -166,7 +155,7 @@ impl Default for CompletionConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HoverConfig {
     /// Add a model explanation to hovers.
@@ -186,7 +175,7 @@ impl Default for HoverConfig {
 
 /// Prompt texts. Every field is optional so that the same shape serves as a per-language
 /// override; [`Config::prompt_for`] resolves them against the built-in defaults.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PromptConfig {
     /// The system prompt of chat tasks (and the head of the FIM instructions file).
@@ -197,7 +186,7 @@ pub struct PromptConfig {
 }
 
 /// Per-task templates: text with named `{placeholders}` (`{{`/`}}` for literal braces).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Templates {
     pub completion: Option<String>,
@@ -245,7 +234,7 @@ impl ResolvedPrompt {
 }
 
 /// One example. Exactly one of `code`, `glob`, `symbol` says where its text comes from.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Example {
     /// A short description shown above the code.
@@ -260,7 +249,7 @@ pub struct Example {
     pub tasks: Vec<Task>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LanguageConfig {
     pub prompt: PromptConfig,
@@ -432,6 +421,38 @@ impl Config {
         match &self.model.path {
             Some(path) => Some(expand_home(path)),
             None => default_model_path(),
+        }
+    }
+}
+
+impl Config {
+    /// The engine's settings: `[model]` for the embedded model, `[remote]` for a server.
+    pub fn engine_settings(&self) -> crate::engine::EngineSettings {
+        crate::engine::EngineSettings {
+            model: self.model.path.as_deref().map(expand_home),
+            threads: self.model.threads,
+            context_size: self.model.context,
+            gpu_layers: self.model.gpu_layers,
+            lora: self
+                .model
+                .lora
+                .iter()
+                .map(|lora| crate::engine::LoraSettings {
+                    path: expand_home(&lora.path),
+                    scale: lora.scale,
+                })
+                .collect(),
+            remote: self
+                .remote
+                .as_ref()
+                .map(|remote| crate::engine::RemoteSettings {
+                    url: remote.url.clone(),
+                    api: remote.api,
+                    model: remote.model.clone().unwrap_or_default(),
+                    api_key_env: remote.api_key_env.clone(),
+                    timeout_ms: remote.timeout_ms,
+                }),
+            ..Default::default()
         }
     }
 }

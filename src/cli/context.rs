@@ -145,7 +145,7 @@ fn answer(
 }
 
 /// Byte offset of (line, UTF-16 column), clamped to the line and the text.
-fn byte_offset(text: &str, line: u32, character: u32) -> usize {
+pub(super) fn byte_offset(text: &str, line: u32, character: u32) -> usize {
     let mut start = 0;
     for _ in 0..line {
         match text[start..].find('\n') {
@@ -165,7 +165,7 @@ fn byte_offset(text: &str, line: u32, character: u32) -> usize {
 }
 
 /// The nearest ancestor holding a project manifest or `.git`, else the file's folder.
-fn find_root(file: &Path) -> PathBuf {
+pub(super) fn find_root(file: &Path) -> PathBuf {
     let markers = ["Cargo.toml", "pyproject.toml", "setup.py", ".git", ".pith"];
     let mut dir = file.parent();
     while let Some(current) = dir {

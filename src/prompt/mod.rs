@@ -499,6 +499,53 @@ fn chat_code<'t>(
     }
 }
 
+/// The examples of the config that apply to `language` and `task`, with their text: given
+/// inline, or the indexed files matching a glob (relative to `root`), or the definitions of a
+/// symbol name. Only indexed files are used, so ignored files never end up in a prompt.
+pub fn resolve_examples(
+    config: &Config,
+    language: Option<Lang>,
+    task: Task,
+    root: &Path,
+    files: &[std::sync::Arc<crate::index::FileIndex>],
+) -> Vec<ResolvedExample> {
+    let mut out = Vec::new();
+    for example in config.examples_for(language.map(Lang::name), task) {
+        let description = example.description.clone();
+        if let Some(code) = &example.code {
+            out.push(ResolvedExample {
+                description,
+                text: code.clone(),
+            });
+        } else if let Some(glob) = &example.glob {
+            let Ok(matcher) = globset::Glob::new(glob).map(|g| g.compile_matcher()) else {
+                continue;
+            };
+            for file in files {
+                if matcher.is_match(relative(root, &file.path)) {
+                    out.push(ResolvedExample {
+                        description: description.clone(),
+                        text: file.text.to_string(),
+                    });
+                }
+            }
+        } else if let Some(name) = &example.symbol {
+            for file in files {
+                for symbol in file.symbols.iter().filter(|s| &s.name == name) {
+                    if let Some(code) = file.text.get(symbol.span.start_byte..symbol.span.end_byte)
+                    {
+                        out.push(ResolvedExample {
+                            description: description.clone(),
+                            text: code.to_string(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Lays a prompt out for display (`pith prompt`): the structured parts, labelled.
 pub fn render_parts(prompt: &Prompt) -> String {
     let mut out = String::new();

@@ -348,3 +348,75 @@ fn trim_keeps_cursor_line_under_any_budget() {
     let (prefix, suffix) = trim_around("é", 1, 10, &words);
     assert_eq!((prefix, suffix), ("", "é"));
 }
+
+#[test]
+fn examples_resolve_from_code_glob_and_symbol_per_language_and_task() {
+    use crate::index::{FileIndex, Span, Symbol, SymbolKind};
+    let text = "def house_style(x):\n    return x\n";
+    let file = std::sync::Arc::new(FileIndex {
+        path: PathBuf::from("/repo/examples/style.py"),
+        lang: Lang::Python,
+        text: text.into(),
+        content_hash: 0,
+        symbols: vec![Symbol {
+            name: "house_style".into(),
+            kind: SymbolKind::Function,
+            container: None,
+            qualified_name: "house_style".into(),
+            span: Span {
+                start_byte: 0,
+                end_byte: text.len() - 1,
+                ..Span::default()
+            },
+            name_span: Span::default(),
+            signature: "def house_style(x):".into(),
+            doc: None,
+            parent: None,
+        }],
+        imports: vec![],
+        references: vec![],
+        parse_errors: 0,
+    });
+    let config = Config::from_toml(
+        "test",
+        r#"
+[[examples]]
+code = "inline example"
+tasks = ["docstring"]
+
+[[examples]]
+glob = "examples/*.py"
+description = "A whole file:"
+
+[[examples]]
+symbol = "house_style"
+
+[[languages.rust.examples]]
+code = "fn rust_only() {}"
+"#,
+    )
+    .unwrap();
+    let resolve = |lang, task| {
+        resolve_examples(
+            &config,
+            Some(lang),
+            task,
+            Path::new("/repo"),
+            &[file.clone()],
+        )
+        .into_iter()
+        .map(|e| format!("{:?} {:?}", e.description, e.text))
+        .collect::<Vec<_>>()
+        .join("\n")
+    };
+    expect![[r#"
+        None "inline example"
+        Some("A whole file:") "def house_style(x):\n    return x\n"
+        None "def house_style(x):\n    return x""#]]
+    .assert_eq(&resolve(Lang::Python, Task::Docstring));
+    expect![[r#"
+        Some("A whole file:") "def house_style(x):\n    return x\n"
+        None "def house_style(x):\n    return x""#]]
+    .assert_eq(&resolve(Lang::Python, Task::Completion));
+    expect![[r#"None "fn rust_only() {}""#]].assert_eq(&resolve(Lang::Rust, Task::Docstring));
+}
