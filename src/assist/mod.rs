@@ -15,10 +15,7 @@ use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::engine::{
-    Engine, EngineError, EngineSettings, Event, LoraSettings, Prompt, RemoteApi, RemoteSettings,
-    Request, RequestStats,
-};
+use crate::engine::{Engine, EngineError, EngineSettings, Event, Prompt, Request, RequestStats};
 use crate::index::WorkspaceIndex;
 use crate::lang::Lang;
 use crate::memory::Memory;
@@ -79,34 +76,11 @@ pub async fn generate(
 
 /// Engine settings from the config (`[model]`, `[remote]`); `model` overrides the path.
 pub fn engine_settings(config: &Config, model: Option<PathBuf>) -> EngineSettings {
-    let section = &config.model;
-    EngineSettings {
-        model: model.or_else(|| section.path.clone()),
-        threads: section.threads.map(|t| t as usize),
-        context_size: section.context,
-        gpu_layers: section.gpu_layers,
-        lora: section
-            .lora
-            .iter()
-            .map(|l| LoraSettings {
-                path: l.path.clone(),
-                scale: l.scale,
-            })
-            .collect(),
-        remote: config.remote.as_ref().map(|r| RemoteSettings {
-            url: r.url.clone(),
-            api: match r.api {
-                crate::config::RemoteApi::Infill => RemoteApi::Infill,
-                crate::config::RemoteApi::Chat | crate::config::RemoteApi::Completions => {
-                    RemoteApi::Openai
-                }
-            },
-            model: r.model.clone().unwrap_or_default(),
-            api_key_env: r.api_key_env.clone(),
-            timeout_ms: r.timeout_ms,
-        }),
-        ..EngineSettings::default()
+    let mut settings = config.engine_settings();
+    if model.is_some() {
+        settings.model = model;
     }
+    settings
 }
 
 /// A cancellation token that is never cancelled, for one-shot CLI calls.

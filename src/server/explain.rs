@@ -27,7 +27,7 @@ pub fn hover_explanation(session: &Session, target: &SymbolRef) -> Option<String
     if session.ai.start_explaining(&key) {
         let ai = session.ai.clone();
         let index = session.index.clone();
-        let cancel = session.shutdown.child_token();
+        let cancel = tokio_util::sync::CancellationToken::new();
         let target = target.clone();
         let key = key.clone();
         runtime.spawn(async move {
