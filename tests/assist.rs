@@ -1,7 +1,10 @@
 //! The AI features with the real default model (skipped, loudly, when it is not installed):
 //! inline completion, hover explanation, code actions and workspace questions through the
-//! core API on a small fixture workspace, and the `pith complete --batch` / `pith ask` commands
-//! through the binary.
+//! core API on a small fixture workspace; the `pith complete --batch` / `pith ask` commands
+//! through the binary; and the same features end to end over LSP (`pith serve` on stdio,
+//! driven by the `tests/support` client).
+
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -508,4 +511,447 @@ fn ask_command_streams_an_answer() {
     let stdout = String::from_utf8(output.stdout).unwrap();
     eprintln!("{stdout}");
     assert!(stdout.split_whitespace().count() >= 5);
+}
+
+// ---------------------------------------------------------------------------------------------
+// End to end over LSP
+
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use support::{LspClient, position_of};
+
+/// Model work under a loaded machine can take long; requests that reach the model wait this.
+const MODEL_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// A server over a copy of the fixture workspace plus the shop files, initialized, scanned.
+fn lsp_session(extra_capabilities: Value) -> (LspClient, support::Fixture) {
+    let fixture = support::Fixture::new();
+    fixture.write("shop/__init__.py", "");
+    fixture.write("shop/pricing.py", PRICING);
+    fixture.write("shop/cart.py", CART);
+    let cache = fixture.path(".cache");
+    let model = pith::engine::model::default_model_path().unwrap();
+    let mut client = LspClient::spawn_with(
+        &[],
+        &[
+            ("PITH_MODEL", model.to_str().unwrap()),
+            ("XDG_CACHE_HOME", cache.to_str().unwrap()),
+            ("XDG_CONFIG_HOME", cache.to_str().unwrap()),
+        ],
+    );
+    let mut capabilities = json!({
+        "window": {"showDocument": {"support": true}},
+        "workspace": {"workspaceEdit": {"documentChanges": true,
+            "resourceOperations": ["create"]}},
+    });
+    support_merge(&mut capabilities, extra_capabilities);
+    client.initialize(Some(&fixture.root()), capabilities);
+    client.wait_for_progress_end(Duration::from_secs(120));
+    (client, fixture)
+}
+
+fn support_merge(base: &mut Value, patch: Value) {
+    match (base, patch) {
+        (Value::Object(base), Value::Object(patch)) => {
+            for (key, value) in patch {
+                support_merge(base.entry(key).or_insert(Value::Null), value);
+            }
+        }
+        (base, patch) => *base = patch,
+    }
+}
+
+fn model_request(client: &mut LspClient, method: &str, params: Value) -> Value {
+    let id = client.send_request(method, params.clone());
+    let response = client.response(id, MODEL_TIMEOUT);
+    if let Some(error) = response.get("error") {
+        panic!(
+            "{method} failed: {error}\nparams: {params}\nstderr:\n{}",
+            client.stderr()
+        );
+    }
+    response["result"].clone()
+}
+
+fn status(client: &mut LspClient) -> Value {
+    client.request(
+        "workspace/executeCommand",
+        json!({"command": "pith.status", "arguments": []}),
+    )
+}
+
+fn inline_params(uri: &str, position: Value) -> Value {
+    json!({
+        "textDocument": {"uri": uri},
+        "position": position,
+        "context": {"triggerKind": 2},
+    })
+}
+
+fn inline_capabilities() -> Value {
+    json!({"textDocument": {"inlineCompletion": {}}})
+}
+
+#[test]
+fn lsp_inline_completion_fallback_burst_and_cancellation() {
+    if !model_installed() {
+        eprintln!("\n\n*** SKIPPED: the default model is not installed ***\n");
+        return;
+    }
+    let (mut client, fixture) = lsp_session(inline_capabilities());
+    let uri = fixture.uri("shop/cart.py");
+    client.did_open(&uri, "python", 1, CART);
+    let cursor = position_of(CART, "        \n        return", 8);
+
+    // At the start of a function body: a completion that does not repeat the suffix.
+    let result = model_request(
+        &mut client,
+        "textDocument/inlineCompletion",
+        inline_params(&uri, cursor.clone()),
+    );
+    let items = result["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(items.len(), 1, "{result}");
+    let text = items[0]["insertText"].as_str().unwrap();
+    eprintln!("inline: {text:?}");
+    assert!(!text.trim().is_empty());
+    assert!(!text.contains("return apply_tax(subtotal)"), "{text:?}");
+    assert_eq!(items[0]["range"]["start"], cursor);
+
+    // The completion-item fallback, labelled as the model's.
+    let result = model_request(
+        &mut client,
+        "textDocument/completion",
+        json!({"textDocument": {"uri": uri}, "position": cursor}),
+    );
+    let item = &result["items"][0];
+    assert!(item["label"].as_str().unwrap().starts_with('✦'), "{result}");
+    assert!(item["detail"].as_str().unwrap().contains("pith"));
+    assert!(!item["textEdit"]["newText"].as_str().unwrap().is_empty());
+
+    // A burst of 20 requests while typing: at most one reaches the model.
+    let before = status(&mut client)["completionsGenerated"]
+        .as_u64()
+        .unwrap();
+    let mut text = CART.to_string();
+    let insert_at = CART.find("        \n        return").unwrap() + 8;
+    let typed = "subtotal = sum(p for _, p in self.items)";
+    let mut ids = Vec::new();
+    for (n, c) in typed.chars().take(20).enumerate() {
+        text.insert(insert_at + n, c);
+        client.notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": uri, "version": n + 2},
+                   "contentChanges": [{"text": text}]}),
+        );
+        let column = 8 + n as u32 + 1;
+        let line = CART[..insert_at].matches('\n').count();
+        ids.push(client.send_request(
+            "textDocument/inlineCompletion",
+            inline_params(&uri, json!({"line": line, "character": column})),
+        ));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let during = status(&mut client);
+    assert!(during["running"].as_u64().unwrap() <= 1, "{during}");
+    let mut non_empty = 0;
+    for id in ids {
+        let response = client.response(id, MODEL_TIMEOUT);
+        assert!(response.get("error").is_none(), "{response}");
+        non_empty += response["result"]["items"]
+            .as_array()
+            .map_or(0, |i| i.len());
+    }
+    let after = status(&mut client);
+    let generated = after["completionsGenerated"].as_u64().unwrap() - before;
+    eprintln!("burst: {generated} generations, {non_empty} non-empty answers, {after}");
+    assert!(generated <= 1, "{generated} generations for one burst");
+    assert!(non_empty <= 1);
+    assert!(after["running"].as_u64().unwrap() <= 1);
+
+    // Cancellation: `$/cancelRequest` answers at once and costs no generation.
+    let before = status(&mut client)["completionsGenerated"]
+        .as_u64()
+        .unwrap();
+    let id = client.send_request(
+        "textDocument/inlineCompletion",
+        inline_params(&uri, cursor.clone()),
+    );
+    client.notify("$/cancelRequest", json!({"id": id}));
+    let started = Instant::now();
+    let response = client.response(id, Duration::from_secs(20));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(response["error"]["code"], -32800, "{response}");
+    std::thread::sleep(Duration::from_millis(400));
+    let after = status(&mut client)["completionsGenerated"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(after, before);
+    assert!(client.shutdown_and_exit().success());
+}
+
+#[test]
+fn lsp_hover_explanation_arrives_on_a_later_hover() {
+    if !model_installed() {
+        eprintln!("\n\n*** SKIPPED: the default model is not installed ***\n");
+        return;
+    }
+    let (mut client, fixture) = lsp_session(json!({}));
+    client.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": {"hover": {"timeout_ms": 0}}}),
+    );
+    let uri = fixture.uri("shop/cart.py");
+    client.did_open(&uri, "python", 1, CART);
+    let at = position_of(CART, "apply_tax(subtotal)", 2);
+    let hover = |client: &mut LspClient| {
+        let started = Instant::now();
+        let result = client.request(
+            "textDocument/hover",
+            json!({"textDocument": {"uri": uri}, "position": at}),
+        );
+        (
+            result["contents"]["value"].as_str().unwrap().to_string(),
+            started.elapsed(),
+        )
+    };
+    let (first, took) = hover(&mut client);
+    assert!(first.contains("def apply_tax(amount)"), "{first}");
+    assert!(!first.contains("---"), "{first}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    let deadline = Instant::now() + MODEL_TIMEOUT;
+    let explained = loop {
+        std::thread::sleep(Duration::from_secs(2));
+        let (text, _) = hover(&mut client);
+        if text.contains("---") {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "no explanation came");
+    };
+    eprintln!("hover: {explained}");
+    let explanation = explained.split("---").nth(1).unwrap();
+    assert!(explanation.split_whitespace().count() >= 5);
+    assert!(client.shutdown_and_exit().success());
+}
+
+/// Applies an LSP `WorkspaceEdit` (documentChanges) to `text` of `uri`, checking that it is
+/// well formed; returns the new text and the files it creates.
+fn apply_workspace_edit(edit: &Value, uri: &str, text: &str) -> (String, Vec<(String, String)>) {
+    let mut result = text.to_string();
+    let mut created = Vec::new();
+    let operations = edit["documentChanges"].as_array().expect("documentChanges");
+    let mut pending_create: Option<String> = None;
+    for op in operations {
+        if op["kind"] == "create" {
+            pending_create = Some(op["uri"].as_str().unwrap().to_string());
+            continue;
+        }
+        let target = op["textDocument"]["uri"].as_str().unwrap();
+        let edits = op["edits"].as_array().unwrap();
+        if pending_create.as_deref() == Some(target) {
+            created.push((
+                target.to_string(),
+                edits[0]["newText"].as_str().unwrap().to_string(),
+            ));
+            continue;
+        }
+        assert_eq!(target, uri);
+        for e in edits {
+            let start = offset_of(&result, &e["range"]["start"]);
+            let end = offset_of(&result, &e["range"]["end"]);
+            assert!(start <= end && end <= result.len(), "{e}");
+            result.replace_range(start..end, e["newText"].as_str().unwrap());
+        }
+    }
+    (result, created)
+}
+
+/// Byte offset of an LSP position (UTF-16 columns; the fixtures are ASCII).
+fn offset_of(text: &str, position: &Value) -> usize {
+    let line = position["line"].as_u64().unwrap() as usize;
+    let character = position["character"].as_u64().unwrap() as usize;
+    let start: usize = text.split_inclusive('\n').take(line).map(str::len).sum();
+    (start + character).min(text.len())
+}
+
+#[test]
+fn lsp_code_actions_are_listed_at_once_and_resolve_to_edits_or_messages() {
+    if !model_installed() {
+        eprintln!("\n\n*** SKIPPED: the default model is not installed ***\n");
+        return;
+    }
+    let (mut client, fixture) = lsp_session(json!({}));
+    let uri = fixture.uri("shop/pricing.py");
+    client.did_open(&uri, "python", 1, PRICING);
+    let at = position_of(PRICING, "percent / 100", 0);
+    let started = Instant::now();
+    let listed = client.request(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": uri}, "range": {"start": at, "end": at},
+               "context": {"diagnostics": []}}),
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let titles: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            "pith: Explain this code",
+            "pith: Write docstring",
+            "pith: Generate unit tests"
+        ]
+    );
+    for action in listed.as_array().unwrap() {
+        assert!(action.get("edit").is_none_or(Value::is_null));
+        let resolved = model_request(&mut client, "codeAction/resolve", action.clone());
+        let title = resolved["title"].as_str().unwrap();
+        eprintln!("{title}: {resolved}");
+        match title {
+            "pith: Explain this code" => {
+                let shown = client.wait_for_message(
+                    |m| m["method"] == "window/showMessage" || m["method"] == "window/showDocument",
+                    Duration::from_secs(10),
+                );
+                assert!(!shown.is_null());
+            }
+            "pith: Write docstring" => {
+                let (text, _) = apply_workspace_edit(&resolved["edit"], &uri, PRICING);
+                assert!(
+                    text.contains("def discount(amount, percent):\n    \"\"\""),
+                    "{text}"
+                );
+                assert!(parses_cleanly(Path::new("x.py"), &text), "{text}");
+            }
+            "pith: Generate unit tests" => {
+                let (_, created) = apply_workspace_edit(&resolved["edit"], &uri, PRICING);
+                assert_eq!(created.len(), 1);
+                assert!(created[0].0.ends_with("/tests/test_pricing.py"));
+                assert!(created[0].1.contains("def test"));
+            }
+            other => panic!("unexpected action {other}"),
+        }
+    }
+
+    // A selection offers refactoring; a diagnostic offers a fix.
+    let cart = fixture.uri("shop/cart.py");
+    client.did_open(&cart, "python", 1, CART);
+    let line = CART[..CART.find("return apply_tax").unwrap()]
+        .matches('\n')
+        .count();
+    let diagnostic = json!({
+        "range": {"start": {"line": line, "character": 25}, "end": {"line": line, "character": 33}},
+        "message": "\"subtotal\" is not defined", "severity": 1,
+    });
+    let listed = client.request(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": cart},
+               "range": {"start": {"line": line - 2, "character": 0},
+                         "end": {"line": line, "character": 33}},
+               "context": {"diagnostics": [diagnostic]}}),
+    );
+    let actions = listed.as_array().unwrap();
+    for title in ["pith: Refactor selection", "pith: Fix this problem"] {
+        let action = actions
+            .iter()
+            .find(|a| a["title"] == title)
+            .unwrap_or_else(|| panic!("{title} not offered: {listed}"));
+        let resolved = model_request(&mut client, "codeAction/resolve", action.clone());
+        eprintln!("{title}: {resolved}");
+        if !resolved["edit"].is_null() {
+            let (text, _) = apply_workspace_edit(&resolved["edit"], &cart, CART);
+            assert!(text.contains("class Cart"), "{text}");
+        }
+    }
+    assert!(client.shutdown_and_exit().success());
+}
+
+#[test]
+fn lsp_ask_cites_a_real_file_and_status_and_memory_commands_work() {
+    if !model_installed() {
+        eprintln!("\n\n*** SKIPPED: the default model is not installed ***\n");
+        return;
+    }
+    let (mut client, fixture) = lsp_session(json!({}));
+    let answer = model_request(
+        &mut client,
+        "workspace/executeCommand",
+        json!({"command": "pith.ask", "arguments": ["How is tax applied to an amount?"]}),
+    );
+    eprintln!("ask: {answer}");
+    let text = answer["answer"].as_str().unwrap();
+    assert!(text.split_whitespace().count() >= 5);
+    assert!(text.contains("shop/pricing.py:"), "{text}");
+    for citation in answer["citations"].as_array().unwrap() {
+        if citation["valid"] == true {
+            let path = citation["path"].as_str().unwrap();
+            assert!(Path::new(path).exists(), "{path}");
+        }
+    }
+    let status = status(&mut client);
+    assert_eq!(status["loaded"], true, "{status}");
+    assert!(
+        status["model"].as_str().unwrap().contains("qwen")
+            || status["model"].as_str().unwrap().contains("Qwen"),
+        "{status}"
+    );
+    assert!(status["indexedFiles"].as_u64().unwrap() >= 3);
+    assert!(status["completed"].as_u64().unwrap() >= 1);
+
+    let listed = client.request(
+        "workspace/executeCommand",
+        json!({"command": "pith.memory.list", "arguments": []}),
+    );
+    assert_eq!(listed["memories"].as_array().unwrap().len(), 1, "{listed}");
+    let cleared = client.request(
+        "workspace/executeCommand",
+        json!({"command": "pith.memory.clear", "arguments": []}),
+    );
+    assert_eq!(cleared["cleared"], 1);
+    let _ = fixture;
+    assert!(client.shutdown_and_exit().success());
+}
+
+#[test]
+fn lsp_without_a_model_says_so_once_and_keeps_working() {
+    let fixture = support::Fixture::new();
+    let mut client = LspClient::spawn_with(&[], &[("PITH_MODEL", "/nonexistent/model.gguf")]);
+    client.initialize(Some(&fixture.root()), inline_capabilities());
+    client.wait_for_progress_end(Duration::from_secs(60));
+    let uri = fixture.uri("app.py");
+    let text = fixture.read("app.py");
+    client.did_open(&uri, "python", 1, &text);
+    for _ in 0..3 {
+        let result = client.request(
+            "textDocument/inlineCompletion",
+            inline_params(&uri, json!({"line": 0, "character": 0})),
+        );
+        assert_eq!(result["items"], json!([]));
+    }
+    let messages: Vec<Value> = client
+        .notifications("window/showMessage")
+        .into_iter()
+        .filter(|m| {
+            m["params"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("model")
+        })
+        .collect();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert!(
+        messages[0]["params"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("pith model install")
+    );
+    // The index features do not depend on the model.
+    let symbols = client.request(
+        "textDocument/documentSymbol",
+        json!({"textDocument": {"uri": uri}}),
+    );
+    assert!(!symbols.as_array().unwrap().is_empty());
+    assert!(client.shutdown_and_exit().success());
 }

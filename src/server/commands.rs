@@ -151,8 +151,14 @@ async fn ask_command(session: &Session, client: &Client, question: &str) -> Resu
             tracing::warn!(%error, "could not remember the answer");
         }
     });
+    // A small model often forgets to cite: then name the code the answer was drawn from.
+    let mut text = answer.text.clone();
+    if !answer.citations.iter().any(|c| c.valid) && !answer.sources.is_empty() {
+        let shown: Vec<&str> = answer.sources.iter().take(3).map(String::as_str).collect();
+        text.push_str(&format!("\n\nSources: {}", shown.join(", ")));
+    }
     Ok(json!({
-        "answer": answer.text,
+        "answer": text,
         "citations": citations,
         "sources": answer.sources,
     }))
