@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context as _;
-use rayon::prelude::*;
 
 use super::{AskArgs, Cli, CompleteArgs};
 use crate::assist::ask::{AskRequest, AskSettings};
@@ -29,27 +28,11 @@ pub fn engine_settings(cli: &Cli, config: &Config) -> EngineSettings {
     crate::assist::engine_settings(config, cli.model.clone())
 }
 
-/// Indexes every Python and Rust file under `root` (gitignore rules apply), in parallel.
+/// Indexes the workspace at `root` (`.gitignore`, `.pith/ignore` and `[index]` excludes apply).
 pub fn index_root(root: &Path, config: &Config) -> WorkspaceIndex {
-    let options = config.index.index_options();
-    let max_bytes = options.max_file_bytes;
-    let index = WorkspaceIndex::new(vec![root.to_path_buf()], options);
-    let paths: Vec<PathBuf> = ignore::WalkBuilder::new(root)
-        .build()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_some_and(|t| t.is_file()))
-        .map(|e| e.into_path())
-        .filter(|p| crate::lang::Lang::from_path(p).is_some())
-        .collect();
-    paths.par_iter().for_each(|path| {
-        let too_big = std::fs::metadata(path).map_or(true, |m| m.len() > max_bytes);
-        if too_big {
-            return;
-        }
-        if let Ok(text) = std::fs::read_to_string(path) {
-            index.update_file(path, &text);
-        }
-    });
+    let index = WorkspaceIndex::new(vec![root.to_path_buf()], config.index.index_options());
+    let summary = index.scan(&|_, _| {}, &std::sync::atomic::AtomicBool::new(false));
+    tracing::debug!(?summary, "scanned");
     index
 }
 

@@ -110,22 +110,14 @@ impl Ai {
 
     /// The engine from async code: loads it on a blocking thread. On failure, tells the user
     /// once (`window/showMessage`) how to fix it; later calls fail quietly.
-    pub async fn engine_for(&self, client: &Client) -> Option<Arc<dyn Engine>> {
+    pub async fn engine_for(self: &Arc<Self>, client: &Client) -> Option<Arc<dyn Engine>> {
         let result = match self.engine.get() {
             Some(engine) => engine.clone(),
             None => {
-                let config = self.config();
-                let loaded = tokio::task::spawn_blocking(move || {
-                    let settings = crate::assist::engine_settings(
-                        &config,
-                        std::env::var_os("PITH_MODEL").map(PathBuf::from),
-                    );
-                    engine::open(&settings).map_err(|e| e.to_string())
-                })
-                .await
-                .unwrap_or_else(|e| Err(format!("loading the model failed: {e}")));
-                let _one_loader = lock(&self.loading);
-                self.engine.get_or_init(|| loaded).clone()
+                let ai = self.clone();
+                tokio::task::spawn_blocking(move || ai.engine())
+                    .await
+                    .unwrap_or_else(|e| Err(format!("loading the model failed: {e}")))
             }
         };
         match result {
@@ -146,6 +138,15 @@ impl Ai {
                 None
             }
         }
+    }
+
+    /// Starts loading the engine in the background (no message: the first feature that needs
+    /// it reports a failure, once the client listens).
+    pub fn load_in_background(self: &Arc<Self>) {
+        let ai = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let _ = ai.engine();
+        });
     }
 
     /// Engine counters, without loading it.

@@ -285,12 +285,8 @@ impl LanguageServer for Backend {
         let Ok(session) = self.session() else {
             return;
         };
-        // Load the model while the workspace is scanned; say so once if it cannot be loaded.
-        let client = self.client.clone();
-        let ai = session.ai.clone();
-        tokio::spawn(async move {
-            ai.engine_for(&client).await;
-        });
+        // Load the model while the workspace is scanned.
+        session.ai.load_in_background();
         tokio::spawn(progress::start(self.client.clone(), session));
     }
 
