@@ -933,16 +933,11 @@ fn lsp_without_a_model_says_so_once_and_keeps_working() {
     let messages: Vec<Value> = client
         .notifications("window/showMessage")
         .into_iter()
-        .filter(|m| {
-            m["params"]["message"]
-                .as_str()
-                .unwrap_or("")
-                .contains("model")
-        })
+        .filter(|m| m["message"].as_str().unwrap_or("").contains("model"))
         .collect();
     assert_eq!(messages.len(), 1, "{messages:?}");
     assert!(
-        messages[0]["params"]["message"]
+        messages[0]["message"]
             .as_str()
             .unwrap()
             .contains("pith model install")

@@ -298,7 +298,7 @@ pub fn bench_complete(cli: &Cli, root: &Path) -> anyhow::Result<()> {
         root.display()
     );
     // Spread the picks over the tree.
-    let picks = 8.min(functions.len());
+    let picks = 5.min(functions.len());
     let step = functions.len() / picks;
     let runtime = runtime()?;
     let mut cold = Vec::new();
