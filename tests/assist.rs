@@ -1,0 +1,952 @@
+//! The AI features with the real default model (skipped, loudly, when it is not installed):
+//! inline completion, hover explanation, code actions and workspace questions through the
+//! core API on a small fixture workspace; the `pith complete --batch` / `pith ask` commands
+//! through the binary; and the same features end to end over LSP (`pith serve` on stdio,
+//! driven by the `tests/support` client).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use pith::assist::actions::{self, ActionInput, ActionKind};
+use pith::assist::ask::{self, AskRequest};
+use pith::assist::completion::{self, CompletionInput};
+use pith::assist::explain;
+use pith::config::Config;
+use pith::engine::{EngineSettings, LlamaEngine, Priority};
+use pith::index::WorkspaceIndex;
+use tokio_util::sync::CancellationToken;
+
+/// One engine for the whole file: loading the model is the slow part.
+fn engine() -> Option<&'static LlamaEngine> {
+    static ENGINE: OnceLock<Option<LlamaEngine>> = OnceLock::new();
+    ENGINE
+        .get_or_init(|| {
+            if !model_installed() {
+                eprintln!(
+                    "\n\n*** SKIPPED: the default model is not installed; run `pith model install` ***\n"
+                );
+                return None;
+            }
+            let settings = EngineSettings {
+                context_size: 3072,
+                ..EngineSettings::default()
+            };
+            Some(LlamaEngine::open(&settings).expect("the default model loads"))
+        })
+        .as_ref()
+}
+
+fn model_installed() -> bool {
+    pith::engine::model::default_model_path().is_some_and(|p| p.exists())
+}
+
+const PRICING: &str = r#"TAX_RATE = 0.2
+
+
+def apply_tax(amount):
+    """Return the amount with tax added."""
+    return amount * (1 + TAX_RATE)
+
+
+def discount(amount, percent):
+    return amount * (1 - percent / 100)
+"#;
+
+const CART: &str = r#"from shop.pricing import apply_tax, discount
+
+
+class Cart:
+    def __init__(self):
+        self.items = []
+
+    def add(self, name, price):
+        self.items.append((name, price))
+
+    def total(self):
+        
+        return apply_tax(subtotal)
+"#;
+
+const LIB_RS: &str = r#"/// A 2D point.
+pub struct Point {
+    pub x: f64,
+    pub y: f64,
+}
+
+pub fn manhattan(a: &Point, b: &Point) -> f64 {
+    (a.x - b.x).abs() + (a.y - b.y).abs()
+}
+"#;
+
+/// A temporary workspace with the fixture files, indexed.
+struct Fixture {
+    dir: tempfile::TempDir,
+    index: WorkspaceIndex,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        let index = WorkspaceIndex::new(vec![root.clone()], Default::default());
+        for (path, text) in [
+            ("shop/__init__.py", ""),
+            ("shop/pricing.py", PRICING),
+            ("shop/cart.py", CART),
+            ("geo/src/lib.rs", LIB_RS),
+        ] {
+            let path = root.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, text).unwrap();
+            index.update_file(&path, text);
+        }
+        Fixture { dir, index }
+    }
+
+    fn path(&self, relative: &str) -> PathBuf {
+        std::fs::canonicalize(self.dir.path())
+            .unwrap()
+            .join(relative)
+    }
+}
+
+fn parses_cleanly(path: &Path, text: &str) -> bool {
+    let file = pith::index::WorkspaceIndex::new(vec![], Default::default()).update_file(path, text);
+    file.is_some_and(|f| f.parse_errors == 0)
+}
+
+fn apply(text: &str, edit: &actions::TextEdit) -> String {
+    assert!(edit.range.start <= edit.range.end && edit.range.end <= text.len());
+    let mut out = text.to_string();
+    out.replace_range(edit.range.clone(), &edit.new_text);
+    out
+}
+
+#[tokio::test]
+async fn inline_completion_at_a_function_body_start_does_not_repeat_the_suffix() {
+    let Some(engine) = engine() else { return };
+    let fixture = Fixture::new();
+    let path = fixture.path("shop/cart.py");
+    let cursor = CART.find("        \n        return").unwrap() + 8;
+    let input = CompletionInput {
+        path: &path,
+        text: CART,
+        cursor,
+        recent: &[],
+    };
+    let result = completion::complete(
+        engine,
+        &fixture.index,
+        &Config::default(),
+        &input,
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    eprintln!("completion: {:?} (raw {:?})", result.text, result.raw);
+    assert!(result.multiline);
+    assert!(!result.text.trim().is_empty(), "empty completion");
+    assert!(
+        !result.text.contains("return apply_tax(subtotal)"),
+        "the completion repeats the suffix: {:?}",
+        result.text
+    );
+    // The whole file still parses with the completion in.
+    let mut completed = CART.to_string();
+    completed.insert_str(cursor, &result.text);
+    assert!(parses_cleanly(&path, &completed), "{completed}");
+    // Retrieval brought the imported definitions along.
+    assert!(result.snippets > 0);
+}
+
+#[tokio::test]
+async fn single_line_completion_stops_at_the_end_of_the_line() {
+    let Some(engine) = engine() else { return };
+    let fixture = Fixture::new();
+    let path = fixture.path("geo/src/lib.rs");
+    let text = LIB_RS.replace(
+        "(a.x - b.x).abs() + (a.y - b.y).abs()",
+        "let dx = (a.x - b.x).abs();\n    let dy = ",
+    );
+    let cursor = text.find("let dy = ").unwrap() + "let dy = ".len();
+    let input = CompletionInput {
+        path: &path,
+        text: &text,
+        cursor,
+        recent: &[],
+    };
+    let result = completion::complete(
+        engine,
+        &fixture.index,
+        &Config::default(),
+        &input,
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    eprintln!("completion: {:?}", result.text);
+    assert!(!result.multiline);
+    assert!(!result.text.contains('\n'));
+    assert!(result.text.contains('y'), "{:?}", result.text);
+}
+
+#[tokio::test]
+async fn hover_explanation_of_a_symbol_is_keyed_by_its_code() {
+    let Some(engine) = engine() else { return };
+    let fixture = Fixture::new();
+    let file = fixture
+        .index
+        .file(&fixture.path("shop/pricing.py"))
+        .unwrap();
+    let offset = PRICING.find("amount * (1 +").unwrap();
+    let target = explain::symbol_at(&file, offset).unwrap();
+    assert_eq!(target.symbol().name, "apply_tax");
+    let usages = explain::usages(&fixture.index, &target, 8);
+    assert!(
+        usages.iter().any(|u| u.starts_with("shop/cart.py:")),
+        "{usages:?}"
+    );
+    let explanation = explain::explain(
+        engine,
+        &Config::default(),
+        &fixture.index,
+        &target,
+        Priority::Interactive,
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    eprintln!("explanation: {}", explanation.text);
+    assert!(explanation.text.split_whitespace().count() >= 5);
+    assert!(explanation.text.to_lowercase().contains("tax"));
+    assert_eq!(explanation.key, explain::explanation_key(&target));
+    // Another symbol, or the same one edited, gets another key.
+    let edited = fixture.index.update_file(
+        &fixture.path("shop/pricing.py"),
+        &PRICING.replace("(1 + TAX_RATE)", "(1.0 + TAX_RATE)"),
+    );
+    let edited = explain::symbol_at(&edited.unwrap(), offset).unwrap();
+    assert_ne!(explain::explanation_key(&edited), explanation.key);
+}
+
+fn action_input<'a>(path: &'a Path, text: &'a str, at: usize) -> ActionInput<'a> {
+    ActionInput {
+        path,
+        text,
+        range: at..at,
+        instruction: None,
+        diagnostic: None,
+    }
+}
+
+#[tokio::test]
+async fn docstring_action_writes_a_docstring_under_the_def_line() {
+    let Some(engine) = engine() else { return };
+    let fixture = Fixture::new();
+    let path = fixture.path("shop/pricing.py");
+    let at = PRICING.find("percent / 100").unwrap();
+    let outcome = actions::run(
+        engine,
+        &Config::default(),
+        &fixture.index,
+        ActionKind::Docstring,
+        &action_input(&path, PRICING, at),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    let edit = &outcome.edits[0];
+    let result = apply(PRICING, edit);
+    eprintln!("{result}");
+    let after_def = result
+        .split("def discount(amount, percent):\n")
+        .nth(1)
+        .unwrap();
+    assert!(after_def.starts_with("    \"\"\""), "{after_def}");
+    assert!(parses_cleanly(&path, &result));
+}
+
+#[tokio::test]
+async fn rust_doc_comment_action_writes_doc_lines_above_the_item() {
+    let Some(engine) = engine() else { return };
+    let fixture = Fixture::new();
+    let path = fixture.path("geo/src/lib.rs");
+    let at = LIB_RS.find("abs() +").unwrap();
+    let outcome = actions::run(
+        engine,
+        &Config::default(),
+        &fixture.index,
+        ActionKind::Docstring,
+        &action_input(&path, LIB_RS, at),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    let result = apply(LIB_RS, &outcome.edits[0]);
+    eprintln!("{result}");
+    let before_fn = result.split("pub fn manhattan").next().unwrap();
+    assert!(
+        before_fn
+            .trim_end()
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("///")
+    );
+    assert!(parses_cleanly(&path, &result));
+}
+
+#[tokio::test]
+async fn tests_action_creates_a_pytest_file() {
+    let Some(engine) = engine() else { return };
+    let fixture = Fixture::new();
+    let path = fixture.path("shop/pricing.py");
+    let at = PRICING.find("percent / 100").unwrap();
+    let outcome = actions::run(
+        engine,
+        &Config::default(),
+        &fixture.index,
+        ActionKind::Tests,
+        &action_input(&path, PRICING, at),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    let file = &outcome.new_files[0];
+    eprintln!("{}", file.text);
+    assert_eq!(file.path, fixture.path("tests/test_pricing.py"));
+    assert!(file.text.starts_with("from shop.pricing import discount\n"));
+    assert!(file.text.contains("def test"));
+    assert!(parses_cleanly(&file.path, &file.text));
+}
+
+#[tokio::test]
+async fn explain_refactor_and_fix_actions_give_a_message_or_a_clean_edit() {
+    let Some(engine) = engine() else { return };
+    let fixture = Fixture::new();
+    let config = Config::default();
+    let path = fixture.path("shop/cart.py");
+    let method = CART.find("    def add").unwrap();
+    let method_end = CART.find("    def total").unwrap();
+
+    let explain = actions::run(
+        engine,
+        &config,
+        &fixture.index,
+        ActionKind::Explain,
+        &ActionInput {
+            range: method..method_end,
+            ..action_input(&path, CART, 0)
+        },
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    let message = explain.message.unwrap();
+    eprintln!("explain: {message}");
+    assert!(message.split_whitespace().count() >= 5);
+
+    let refactor = actions::run(
+        engine,
+        &config,
+        &fixture.index,
+        ActionKind::Refactor,
+        &ActionInput {
+            range: method..method_end,
+            instruction: Some("rename the parameter price to cost"),
+            ..action_input(&path, CART, 0)
+        },
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    for edit in &refactor.edits {
+        let result = apply(CART, edit);
+        eprintln!("refactor:\n{result}");
+        assert!(result.contains("cost"));
+        assert!(parses_cleanly(&path, &result));
+    }
+    assert!(refactor.edits.len() == 1 || refactor.message.is_some());
+
+    let line = CART.find("return apply_tax(subtotal)").unwrap();
+    let fix = actions::run(
+        engine,
+        &config,
+        &fixture.index,
+        ActionKind::Fix,
+        &ActionInput {
+            range: line + 17..line + 25,
+            diagnostic: Some("\"subtotal\" is not defined"),
+            ..action_input(&path, CART, 0)
+        },
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    for edit in &fix.edits {
+        let result = apply(CART, edit);
+        eprintln!("fix:\n{result}");
+        assert!(parses_cleanly(&path, &result));
+        assert!(result.contains("class Cart"));
+    }
+}
+
+#[tokio::test]
+async fn ask_answers_from_the_right_code_and_checks_citations() {
+    let Some(engine) = engine() else { return };
+    let fixture = Fixture::new();
+    let request = AskRequest {
+        question: "How is the tax applied to an amount?",
+        ..AskRequest::default()
+    };
+    let mut streamed = String::new();
+    let answer = ask::ask(
+        engine,
+        &Config::default(),
+        &fixture.index,
+        &request,
+        CancellationToken::new(),
+        |piece| streamed.push_str(piece),
+    )
+    .await
+    .unwrap();
+    eprintln!("answer: {}\ncitations: {:?}", answer.text, answer.citations);
+    assert_eq!(streamed.trim(), answer.text);
+    assert_eq!(
+        answer.sources.first().map(String::as_str),
+        Some("shop/pricing.py:4")
+    );
+    assert!(answer.text.to_lowercase().contains("tax"));
+    // Citations of files that do not exist are flagged, real ones accepted.
+    let checked = ask::check_citations(
+        &fixture.index,
+        "See shop/pricing.py:5 and shop/nowhere.py:3, also pricing.py:99.",
+    );
+    let verdicts: Vec<(&str, bool)> = checked.iter().map(|c| (c.text.as_str(), c.valid)).collect();
+    assert_eq!(
+        verdicts,
+        [
+            ("shop/pricing.py:5", true),
+            ("shop/nowhere.py:3", false),
+            ("pricing.py:99", false)
+        ]
+    );
+}
+
+fn pith() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_pith"))
+}
+
+#[test]
+fn complete_batch_prints_one_line_per_query_in_order() {
+    if !model_installed() {
+        eprintln!("\n\n*** SKIPPED: the default model is not installed ***\n");
+        return;
+    }
+    let fixture = Fixture::new();
+    let root = fixture.path("");
+    let cart_cursor_line = CART.lines().position(|l| l == "        ").unwrap();
+    let queries: String = [
+        serde_json::json!({"id": "q1", "path": "shop/cart.py", "text": CART,
+            "line": cart_cursor_line, "character": 8}),
+        serde_json::json!({"id": "q2", "path": "geo/src/lib.rs", "text": LIB_RS,
+            "line": 7, "character": 4}),
+    ]
+    .iter()
+    .map(|q| format!("{q}\n"))
+    .collect();
+    let batch = root.join("queries.jsonl");
+    std::fs::write(&batch, queries).unwrap();
+    let output = pith()
+        .args(["complete", "--root"])
+        .arg(&root)
+        .arg("--batch")
+        .arg(&batch)
+        .args(["--budget-tokens", "256"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert_eq!(lines[0]["id"], "q1");
+    assert_eq!(lines[1]["id"], "q2");
+    for line in &lines {
+        assert!(line["completion"].is_string());
+        assert!(line["prompt_tokens"].as_u64().unwrap() > 0);
+        assert!(line["ms"].is_u64());
+    }
+}
+
+#[test]
+fn ask_command_streams_an_answer() {
+    if !model_installed() {
+        eprintln!("\n\n*** SKIPPED: the default model is not installed ***\n");
+        return;
+    }
+    let fixture = Fixture::new();
+    let model = pith::engine::model::default_model_path().unwrap();
+    let output = pith()
+        .args(["ask", "What does discount compute?", "--root"])
+        .arg(fixture.path(""))
+        .arg("--model")
+        .arg(model)
+        .env("XDG_CACHE_HOME", fixture.path(".cache"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    eprintln!("{stdout}");
+    assert!(stdout.split_whitespace().count() >= 5);
+}
+
+// ---------------------------------------------------------------------------------------------
+// End to end over LSP
+
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use support::{LspClient, position_of};
+
+/// Model work under a loaded machine can take long; requests that reach the model wait this.
+const MODEL_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// A server over a copy of the fixture workspace plus the shop files, initialized, scanned.
+fn lsp_session(extra_capabilities: Value) -> (LspClient, support::Fixture) {
+    let fixture = support::Fixture::new();
+    fixture.write("shop/__init__.py", "");
+    fixture.write("shop/pricing.py", PRICING);
+    fixture.write("shop/cart.py", CART);
+    let cache = fixture.path(".cache");
+    let model = pith::engine::model::default_model_path().unwrap();
+    let mut client = LspClient::spawn_with(
+        &[],
+        &[
+            ("PITH_MODEL", model.to_str().unwrap()),
+            ("XDG_CACHE_HOME", cache.to_str().unwrap()),
+            ("XDG_CONFIG_HOME", cache.to_str().unwrap()),
+        ],
+    );
+    let mut capabilities = json!({
+        "window": {"showDocument": {"support": true}},
+        "workspace": {"workspaceEdit": {"documentChanges": true,
+            "resourceOperations": ["create"]}},
+    });
+    support_merge(&mut capabilities, extra_capabilities);
+    client.initialize(Some(&fixture.root()), capabilities);
+    client.wait_for_progress_end(Duration::from_secs(120));
+    (client, fixture)
+}
+
+fn support_merge(base: &mut Value, patch: Value) {
+    match (base, patch) {
+        (Value::Object(base), Value::Object(patch)) => {
+            for (key, value) in patch {
+                support_merge(base.entry(key).or_insert(Value::Null), value);
+            }
+        }
+        (base, patch) => *base = patch,
+    }
+}
+
+fn model_request(client: &mut LspClient, method: &str, params: Value) -> Value {
+    let id = client.send_request(method, params.clone());
+    let response = client.response(id, MODEL_TIMEOUT);
+    if let Some(error) = response.get("error") {
+        panic!(
+            "{method} failed: {error}\nparams: {params}\nstderr:\n{}",
+            client.stderr()
+        );
+    }
+    response["result"].clone()
+}
+
+fn status(client: &mut LspClient) -> Value {
+    client.request(
+        "workspace/executeCommand",
+        json!({"command": "pith.status", "arguments": []}),
+    )
+}
+
+fn inline_params(uri: &str, position: Value) -> Value {
+    json!({
+        "textDocument": {"uri": uri},
+        "position": position,
+        "context": {"triggerKind": 2},
+    })
+}
+
+fn inline_capabilities() -> Value {
+    json!({"textDocument": {"inlineCompletion": {}}})
+}
+
+#[test]
+fn lsp_inline_completion_fallback_burst_and_cancellation() {
+    if !model_installed() {
+        eprintln!("\n\n*** SKIPPED: the default model is not installed ***\n");
+        return;
+    }
+    let (mut client, fixture) = lsp_session(inline_capabilities());
+    let uri = fixture.uri("shop/cart.py");
+    client.did_open(&uri, "python", 1, CART);
+    let cursor = position_of(CART, "        \n        return", 8);
+
+    // At the start of a function body: a completion that does not repeat the suffix.
+    let result = model_request(
+        &mut client,
+        "textDocument/inlineCompletion",
+        inline_params(&uri, cursor.clone()),
+    );
+    let items = result["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(items.len(), 1, "{result}");
+    let text = items[0]["insertText"].as_str().unwrap();
+    eprintln!("inline: {text:?}");
+    assert!(!text.trim().is_empty());
+    assert!(!text.contains("return apply_tax(subtotal)"), "{text:?}");
+    assert_eq!(items[0]["range"]["start"], cursor);
+
+    // The completion-item fallback, labelled as the model's.
+    let result = model_request(
+        &mut client,
+        "textDocument/completion",
+        json!({"textDocument": {"uri": uri}, "position": cursor}),
+    );
+    let item = &result["items"][0];
+    assert!(item["label"].as_str().unwrap().starts_with('✦'), "{result}");
+    assert!(item["detail"].as_str().unwrap().contains("pith"));
+    assert!(!item["textEdit"]["newText"].as_str().unwrap().is_empty());
+
+    // A burst of 20 requests while typing: at most one reaches the model.
+    let before = status(&mut client)["completionsGenerated"]
+        .as_u64()
+        .unwrap();
+    let mut text = CART.to_string();
+    let insert_at = CART.find("        \n        return").unwrap() + 8;
+    let typed = "subtotal = sum(p for _, p in self.items)";
+    let mut ids = Vec::new();
+    for (n, c) in typed.chars().take(20).enumerate() {
+        text.insert(insert_at + n, c);
+        client.notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": uri, "version": n + 2},
+                   "contentChanges": [{"text": text}]}),
+        );
+        let column = 8 + n as u32 + 1;
+        let line = CART[..insert_at].matches('\n').count();
+        ids.push(client.send_request(
+            "textDocument/inlineCompletion",
+            inline_params(&uri, json!({"line": line, "character": column})),
+        ));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let during = status(&mut client);
+    assert!(during["running"].as_u64().unwrap() <= 1, "{during}");
+    let mut non_empty = 0;
+    for id in ids {
+        let response = client.response(id, MODEL_TIMEOUT);
+        assert!(response.get("error").is_none(), "{response}");
+        non_empty += response["result"]["items"]
+            .as_array()
+            .map_or(0, |i| i.len());
+    }
+    let after = status(&mut client);
+    let generated = after["completionsGenerated"].as_u64().unwrap() - before;
+    eprintln!("burst: {generated} generations, {non_empty} non-empty answers, {after}");
+    assert!(generated <= 1, "{generated} generations for one burst");
+    assert!(non_empty <= 1);
+    assert!(after["running"].as_u64().unwrap() <= 1);
+
+    // Cancellation: `$/cancelRequest` answers at once and costs no generation.
+    let before = status(&mut client)["completionsGenerated"]
+        .as_u64()
+        .unwrap();
+    let id = client.send_request(
+        "textDocument/inlineCompletion",
+        inline_params(&uri, cursor.clone()),
+    );
+    client.notify("$/cancelRequest", json!({"id": id}));
+    let started = Instant::now();
+    let response = client.response(id, Duration::from_secs(20));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(response["error"]["code"], -32800, "{response}");
+    std::thread::sleep(Duration::from_millis(400));
+    let after = status(&mut client)["completionsGenerated"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(after, before);
+    assert!(client.shutdown_and_exit().success());
+}
+
+#[test]
+fn lsp_hover_explanation_arrives_on_a_later_hover() {
+    if !model_installed() {
+        eprintln!("\n\n*** SKIPPED: the default model is not installed ***\n");
+        return;
+    }
+    let (mut client, fixture) = lsp_session(json!({}));
+    client.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": {"hover": {"timeout_ms": 0}}}),
+    );
+    let uri = fixture.uri("shop/cart.py");
+    client.did_open(&uri, "python", 1, CART);
+    let at = position_of(CART, "apply_tax(subtotal)", 2);
+    let hover = |client: &mut LspClient| {
+        let started = Instant::now();
+        let result = client.request(
+            "textDocument/hover",
+            json!({"textDocument": {"uri": uri}, "position": at}),
+        );
+        (
+            result["contents"]["value"].as_str().unwrap().to_string(),
+            started.elapsed(),
+        )
+    };
+    let (first, took) = hover(&mut client);
+    assert!(first.contains("def apply_tax(amount)"), "{first}");
+    assert!(!first.contains("---"), "{first}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    let deadline = Instant::now() + MODEL_TIMEOUT;
+    let explained = loop {
+        std::thread::sleep(Duration::from_secs(2));
+        let (text, _) = hover(&mut client);
+        if text.contains("---") {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "no explanation came");
+    };
+    eprintln!("hover: {explained}");
+    let explanation = explained.split("---").nth(1).unwrap();
+    assert!(explanation.split_whitespace().count() >= 5);
+    assert!(client.shutdown_and_exit().success());
+}
+
+/// Applies an LSP `WorkspaceEdit` (documentChanges) to `text` of `uri`, checking that it is
+/// well formed; returns the new text and the files it creates.
+fn apply_workspace_edit(edit: &Value, uri: &str, text: &str) -> (String, Vec<(String, String)>) {
+    let mut result = text.to_string();
+    let mut created = Vec::new();
+    let operations = edit["documentChanges"].as_array().expect("documentChanges");
+    let mut pending_create: Option<String> = None;
+    for op in operations {
+        if op["kind"] == "create" {
+            pending_create = Some(op["uri"].as_str().unwrap().to_string());
+            continue;
+        }
+        let target = op["textDocument"]["uri"].as_str().unwrap();
+        let edits = op["edits"].as_array().unwrap();
+        if pending_create.as_deref() == Some(target) {
+            created.push((
+                target.to_string(),
+                edits[0]["newText"].as_str().unwrap().to_string(),
+            ));
+            continue;
+        }
+        assert_eq!(target, uri);
+        for e in edits {
+            let start = offset_of(&result, &e["range"]["start"]);
+            let end = offset_of(&result, &e["range"]["end"]);
+            assert!(start <= end && end <= result.len(), "{e}");
+            result.replace_range(start..end, e["newText"].as_str().unwrap());
+        }
+    }
+    (result, created)
+}
+
+/// Byte offset of an LSP position (UTF-16 columns; the fixtures are ASCII).
+fn offset_of(text: &str, position: &Value) -> usize {
+    let line = position["line"].as_u64().unwrap() as usize;
+    let character = position["character"].as_u64().unwrap() as usize;
+    let start: usize = text.split_inclusive('\n').take(line).map(str::len).sum();
+    (start + character).min(text.len())
+}
+
+#[test]
+fn lsp_code_actions_are_listed_at_once_and_resolve_to_edits_or_messages() {
+    if !model_installed() {
+        eprintln!("\n\n*** SKIPPED: the default model is not installed ***\n");
+        return;
+    }
+    let (mut client, fixture) = lsp_session(json!({}));
+    let uri = fixture.uri("shop/pricing.py");
+    client.did_open(&uri, "python", 1, PRICING);
+    let at = position_of(PRICING, "percent / 100", 0);
+    let started = Instant::now();
+    let listed = client.request(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": uri}, "range": {"start": at, "end": at},
+               "context": {"diagnostics": []}}),
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let titles: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            "pith: Explain this code",
+            "pith: Write docstring",
+            "pith: Generate unit tests"
+        ]
+    );
+    for action in listed.as_array().unwrap() {
+        assert!(action.get("edit").is_none_or(Value::is_null));
+        let resolved = model_request(&mut client, "codeAction/resolve", action.clone());
+        let title = resolved["title"].as_str().unwrap();
+        eprintln!("{title}: {resolved}");
+        match title {
+            "pith: Explain this code" => {
+                let shown = client.wait_for_message(
+                    |m| m["method"] == "window/showMessage" || m["method"] == "window/showDocument",
+                    Duration::from_secs(10),
+                );
+                assert!(!shown.is_null());
+            }
+            "pith: Write docstring" => {
+                let (text, _) = apply_workspace_edit(&resolved["edit"], &uri, PRICING);
+                assert!(
+                    text.contains("def discount(amount, percent):\n    \"\"\""),
+                    "{text}"
+                );
+                assert!(parses_cleanly(Path::new("x.py"), &text), "{text}");
+            }
+            "pith: Generate unit tests" => {
+                let (_, created) = apply_workspace_edit(&resolved["edit"], &uri, PRICING);
+                assert_eq!(created.len(), 1);
+                assert!(created[0].0.ends_with("/tests/test_pricing.py"));
+                assert!(created[0].1.contains("def test"));
+            }
+            other => panic!("unexpected action {other}"),
+        }
+    }
+
+    // A selection offers refactoring; a diagnostic offers a fix.
+    let cart = fixture.uri("shop/cart.py");
+    client.did_open(&cart, "python", 1, CART);
+    let line = CART[..CART.find("return apply_tax").unwrap()]
+        .matches('\n')
+        .count();
+    let diagnostic = json!({
+        "range": {"start": {"line": line, "character": 25}, "end": {"line": line, "character": 33}},
+        "message": "\"subtotal\" is not defined", "severity": 1,
+    });
+    let listed = client.request(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": cart},
+               "range": {"start": {"line": line - 2, "character": 0},
+                         "end": {"line": line, "character": 33}},
+               "context": {"diagnostics": [diagnostic]}}),
+    );
+    let actions = listed.as_array().unwrap();
+    for title in ["pith: Refactor selection", "pith: Fix this problem"] {
+        let action = actions
+            .iter()
+            .find(|a| a["title"] == title)
+            .unwrap_or_else(|| panic!("{title} not offered: {listed}"));
+        let resolved = model_request(&mut client, "codeAction/resolve", action.clone());
+        eprintln!("{title}: {resolved}");
+        if !resolved["edit"].is_null() {
+            let (text, _) = apply_workspace_edit(&resolved["edit"], &cart, CART);
+            assert!(text.contains("class Cart"), "{text}");
+        }
+    }
+    assert!(client.shutdown_and_exit().success());
+}
+
+#[test]
+fn lsp_ask_cites_a_real_file_and_status_and_memory_commands_work() {
+    if !model_installed() {
+        eprintln!("\n\n*** SKIPPED: the default model is not installed ***\n");
+        return;
+    }
+    let (mut client, fixture) = lsp_session(json!({}));
+    let answer = model_request(
+        &mut client,
+        "workspace/executeCommand",
+        json!({"command": "pith.ask", "arguments": ["How is tax applied to an amount?"]}),
+    );
+    eprintln!("ask: {answer}");
+    let text = answer["answer"].as_str().unwrap();
+    assert!(text.split_whitespace().count() >= 5);
+    assert!(text.contains("shop/pricing.py:"), "{text}");
+    for citation in answer["citations"].as_array().unwrap() {
+        if citation["valid"] == true {
+            let path = citation["path"].as_str().unwrap();
+            assert!(Path::new(path).exists(), "{path}");
+        }
+    }
+    let status = status(&mut client);
+    assert_eq!(status["loaded"], true, "{status}");
+    assert!(
+        status["model"].as_str().unwrap().contains("qwen")
+            || status["model"].as_str().unwrap().contains("Qwen"),
+        "{status}"
+    );
+    assert!(status["indexedFiles"].as_u64().unwrap() >= 3);
+    assert!(status["completed"].as_u64().unwrap() >= 1);
+
+    let listed = client.request(
+        "workspace/executeCommand",
+        json!({"command": "pith.memory.list", "arguments": []}),
+    );
+    assert_eq!(listed["memories"].as_array().unwrap().len(), 1, "{listed}");
+    let cleared = client.request(
+        "workspace/executeCommand",
+        json!({"command": "pith.memory.clear", "arguments": []}),
+    );
+    assert_eq!(cleared["cleared"], 1);
+    let _ = fixture;
+    assert!(client.shutdown_and_exit().success());
+}
+
+#[test]
+fn lsp_without_a_model_says_so_once_and_keeps_working() {
+    let fixture = support::Fixture::new();
+    let mut client = LspClient::spawn_with(&[], &[("PITH_MODEL", "/nonexistent/model.gguf")]);
+    client.initialize(Some(&fixture.root()), inline_capabilities());
+    client.wait_for_progress_end(Duration::from_secs(60));
+    let uri = fixture.uri("app.py");
+    let text = fixture.read("app.py");
+    client.did_open(&uri, "python", 1, &text);
+    for _ in 0..3 {
+        let result = client.request(
+            "textDocument/inlineCompletion",
+            inline_params(&uri, json!({"line": 0, "character": 0})),
+        );
+        assert_eq!(result["items"], json!([]));
+    }
+    let messages: Vec<Value> = client
+        .notifications("window/showMessage")
+        .into_iter()
+        .filter(|m| m["message"].as_str().unwrap_or("").contains("model"))
+        .collect();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert!(
+        messages[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("pith model install")
+    );
+    // The index features do not depend on the model.
+    let symbols = client.request(
+        "textDocument/documentSymbol",
+        json!({"textDocument": {"uri": uri}}),
+    );
+    assert!(!symbols.as_array().unwrap().is_empty());
+    assert!(client.shutdown_and_exit().success());
+}
