@@ -82,6 +82,18 @@ impl Ai {
         read(&self.config).clone()
     }
 
+    /// The engine if it is loaded already: never blocks, never starts a load.
+    pub fn loaded(&self) -> Option<Arc<dyn Engine>> {
+        self.engine
+            .get()
+            .and_then(|result| result.as_ref().ok().cloned())
+    }
+
+    /// Uses `engine` instead of loading one from the config; false if one was already set.
+    pub fn set_engine(&self, engine: Arc<dyn Engine>) -> bool {
+        self.engine.set(Ok(engine)).is_ok()
+    }
+
     /// The engine, loading it on first use. Blocking (loading takes a second or two).
     pub fn engine(&self) -> Result<Arc<dyn Engine>, String> {
         if let Some(engine) = self.engine.get() {

@@ -46,7 +46,7 @@ pub fn code_actions(
         instruction: None,
         diagnostic: diagnostic.as_deref(),
     };
-    let version = session.documents.get(uri).map(|d| d.version);
+    let version = session.documents.get(uri).map(|d| d.version());
     let lang = Lang::from_path(&snapshot.path);
     let wanted = |kind: &lsp::CodeActionKind| {
         params
@@ -116,7 +116,7 @@ pub async fn resolve(
     let kind = ActionKind::from_id(&data.kind)
         .ok_or_else(|| invalid(format!("pith: unknown action {}", data.kind)))?;
     if let (Some(version), Some(document)) = (data.version, session.documents.get(&data.uri))
-        && document.version != version
+        && document.version() != version
     {
         return Err(Error {
             code: ErrorCode::ContentModified,
@@ -200,14 +200,10 @@ pub fn workspace_edit(session: &Session, outcome: &ActionOutcome) -> Option<lsp:
     for edit in &outcome.edits {
         let uri = Uri::from_file_path(&edit.path)?;
         let snapshot = session.snapshot(&uri)?;
-        let version = session.documents.get(&uri).map(|d| d.version);
+        let version = session.documents.get(&uri).map(|d| d.version());
         let range = lsp::Range::new(
-            snapshot
-                .lines
-                .position_of_offset(&snapshot.text, edit.range.start, session.encoding),
-            snapshot
-                .lines
-                .position_of_offset(&snapshot.text, edit.range.end, session.encoding),
+            session.position(&snapshot, edit.range.start),
+            session.position(&snapshot, edit.range.end),
         );
         operations.push(lsp::DocumentChangeOperation::Edit(lsp::TextDocumentEdit {
             text_document: lsp::OptionalVersionedTextDocumentIdentifier { uri, version },

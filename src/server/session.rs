@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use tower_lsp_server::ls_types::{self as lsp, Uri};
 
@@ -50,8 +50,6 @@ pub struct Session {
     recent: Mutex<VecDeque<PathBuf>>,
     /// Serializes buffer re-indexing so that an older version never overwrites a newer one.
     buffer_indexing: Mutex<()>,
-    /// The model, once loaded (`set_engine`); features without it fall back or decline.
-    engine: OnceLock<Arc<dyn Engine>>,
 }
 
 /// A document's text as the client sees it: the open buffer, else the indexed copy.
@@ -83,18 +81,17 @@ impl Session {
             ai: Arc::default(),
             recent: Mutex::new(VecDeque::new()),
             buffer_indexing: Mutex::new(()),
-            engine: OnceLock::new(),
         }
     }
 
-    /// The loaded engine, if any.
-    pub fn engine(&self) -> Option<&Arc<dyn Engine>> {
-        self.engine.get()
+    /// The loaded engine, if any; never waits for a load in progress.
+    pub fn engine(&self) -> Option<Arc<dyn Engine>> {
+        self.ai.loaded()
     }
 
-    /// Hands the session its engine once it is loaded; false if it already had one.
+    /// Hands the session an engine (instead of loading one); false if it already had one.
     pub fn set_engine(&self, engine: Arc<dyn Engine>) -> bool {
-        self.engine.set(engine).is_ok()
+        self.ai.set_engine(engine)
     }
 
     /// Tokens in `text` as the model counts them: the engine's tokenizer once it is loaded,
@@ -229,6 +226,11 @@ impl Session {
         snapshot
             .document
             .offset_at(documents::from_lsp(position), self.encoding)
+    }
+
+    /// Converts a byte offset in `snapshot` to a client position (clamped).
+    pub fn position(&self, snapshot: &TextSnapshot, offset: usize) -> lsp::Position {
+        documents::to_lsp(snapshot.document.position_at(offset, self.encoding))
     }
 }
 
