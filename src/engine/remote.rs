@@ -140,11 +140,51 @@ impl Engine for RemoteEngine {
     }
 }
 
-/// The endpoint and JSON body for a request.
+/// The prompt with every secret (`dataset::scrub`) replaced: this is the only text that leaves
+/// the machine, so keys and passwords in the user's code are redacted before it does.
+fn scrubbed(prompt: &Prompt) -> Prompt {
+    let scrub = |text: &str| crate::dataset::scrub::scrub_text(text).0;
+    match prompt {
+        Prompt::Fim {
+            repo,
+            context,
+            path,
+            prefix,
+            suffix,
+        } => Prompt::Fim {
+            repo: repo.clone(),
+            context: context
+                .iter()
+                .map(|file| super::ContextFile {
+                    path: file.path.clone(),
+                    text: crate::dataset::scrub::scrub_file(
+                        std::path::Path::new(&file.path),
+                        &file.text,
+                    )
+                    .0,
+                })
+                .collect(),
+            path: path.clone(),
+            prefix: scrub(prefix),
+            suffix: scrub(suffix),
+        },
+        Prompt::Chat(messages) => Prompt::Chat(
+            messages
+                .iter()
+                .map(|message| super::Message {
+                    role: message.role,
+                    content: scrub(&message.content),
+                })
+                .collect(),
+        ),
+    }
+}
+
+/// The endpoint and JSON body for a request (secrets scrubbed).
 fn endpoint(settings: &RemoteSettings, request: &Request) -> (String, Value, u32) {
     let base = settings.url.trim_end_matches('/');
     let s = request.sampling;
-    match &request.prompt {
+    match &scrubbed(&request.prompt) {
         Prompt::Fim {
             repo,
             context,
