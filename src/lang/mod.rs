@@ -301,8 +301,13 @@ thread_local! {
     static PARSERS: RefCell<Vec<(Lang, Parser)>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Longest a single parse may take. Error recovery can be far slower than linear (a broken
+/// string on a million-character line takes seconds), and every request that needs the index
+/// waits on a parse: past this, the file keeps its previous index entry.
+pub const PARSE_BUDGET: std::time::Duration = std::time::Duration::from_millis(750);
+
 /// Parses `text` as `lang`. With `old_tree` (already `edit`ed to match `text`), parsing is
-/// incremental. Returns None only if tree-sitter gives up (it does not for valid grammars).
+/// incremental. Returns None if tree-sitter gives up or the parse exceeds [`PARSE_BUDGET`].
 pub fn parse(lang: Lang, text: &str, old_tree: Option<&Tree>) -> Option<Tree> {
     PARSERS.with(|parsers| {
         let mut parsers = parsers.borrow_mut();
@@ -315,7 +320,31 @@ pub fn parse(lang: Lang, text: &str, old_tree: Option<&Tree>) -> Option<Tree> {
                 parsers.len() - 1
             }
         };
-        parsers[position].1.parse(text, old_tree)
+        let parser = &mut parsers[position].1;
+        let started = std::time::Instant::now();
+        let mut within_budget = |_: &tree_sitter::ParseState| {
+            if started.elapsed() > PARSE_BUDGET {
+                std::ops::ControlFlow::Break(())
+            } else {
+                std::ops::ControlFlow::Continue(())
+            }
+        };
+        let options = tree_sitter::ParseOptions::new().progress_callback(&mut within_budget);
+        let bytes = text.as_bytes();
+        let tree = parser.parse_with_options(
+            &mut |offset, _| bytes.get(offset..).unwrap_or_default(),
+            old_tree,
+            Some(options),
+        );
+        if tree.is_none() {
+            // An aborted parse would otherwise resume on the next call, whatever its text.
+            parser.reset();
+            tracing::warn!(
+                bytes = text.len(),
+                "parse abandoned after {PARSE_BUDGET:?}; the file keeps its previous index entry"
+            );
+        }
+        tree
     })
 }
 
