@@ -43,6 +43,7 @@ pub async fn serve_stdio() -> bool {
     let (service, socket) = LspService::build(|client| Backend::new(client, shut_down.clone()))
         .custom_method(context::METHOD, Backend::pith_context)
         .custom_method(transport::MALFORMED_METHOD, Backend::malformed_message)
+        .custom_method(transport::UNSUPPORTED_METHOD, Backend::unsupported_method)
         .finish();
     let (sanitized, stdin_for_server) = tokio::io::duplex(1 << 16);
     tokio::spawn(transport::sanitize(tokio::io::stdin(), sanitized));
@@ -56,6 +57,8 @@ pub struct Backend {
     client: Client,
     session: OnceLock<Arc<Session>>,
     shut_down: Arc<AtomicBool>,
+    /// Set by the first `initialized`: a repeated one must not start another scan.
+    scan_started: AtomicBool,
 }
 
 impl Backend {
@@ -64,6 +67,7 @@ impl Backend {
             client,
             session: OnceLock::new(),
             shut_down,
+            scan_started: AtomicBool::new(false),
         }
     }
 
@@ -99,6 +103,19 @@ impl Backend {
             message: format!(
                 "pith: malformed message: {}",
                 params["reason"].as_str().unwrap_or("unreadable")
+            )
+            .into(),
+            data: None,
+        })
+    }
+
+    /// A `$/` request (see `transport`): the spec's MethodNotFound.
+    async fn unsupported_method(&self, params: serde_json::Value) -> Result<()> {
+        Err(Error {
+            code: ErrorCode::MethodNotFound,
+            message: format!(
+                "pith: unsupported method {}",
+                params["method"].as_str().unwrap_or("?")
             )
             .into(),
             data: None,
@@ -255,6 +272,10 @@ impl LanguageServer for Backend {
         let Ok(session) = self.session() else {
             return;
         };
+        if self.scan_started.swap(true, Ordering::SeqCst) {
+            tracing::warn!("ignoring a repeated `initialized`");
+            return;
+        }
         tokio::spawn(progress::start(self.client.clone(), session));
     }
 
