@@ -316,6 +316,22 @@ impl LspClient {
         }
     }
 
+    /// The server's process id (for /proc measurements and signals).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// How many responses arrived whose id is not a number: answers to malformed messages
+    /// (id null) or to requests with a string id.
+    pub fn unnumbered_responses(&mut self) -> Vec<Value> {
+        self.drain();
+        self.notifications
+            .iter()
+            .filter(|m| m.get("method").is_none())
+            .cloned()
+            .collect()
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
