@@ -1290,3 +1290,68 @@ fn two_hundred_open_files_under_typing_load() {
     assert!(rss < 512 * 1024, "peak RSS {rss} kB");
     assert_no_panic(&client);
 }
+
+/// The child half of the model-fault test: loads a private copy of the real model, completes,
+/// then damages the file as the test asks (`delete` or `truncate`) and completes again.
+#[test]
+#[ignore = "run by the model file tests"]
+fn model_fault_child() {
+    let (Some(path), Ok(fault)) = (
+        std::env::var_os("PITH_ROBUST_MODEL"),
+        std::env::var("PITH_ROBUST_FAULT"),
+    ) else {
+        return;
+    };
+    let path = std::path::PathBuf::from(path);
+    let engine = pith::engine::LlamaEngine::open(&pith::engine::EngineSettings {
+        model: Some(path.clone()),
+        context_size: 1024,
+        ..Default::default()
+    })
+    .expect("open the model");
+    let first = finish(&engine, fim_request("def add(a, b):\n    ", ""));
+    println!("first: {}", first.is_ok());
+    match fault.as_str() {
+        "delete" => std::fs::remove_file(&path).expect("delete"),
+        _ => std::fs::File::create(&path).map(drop).expect("truncate"),
+    }
+    let second = finish(&engine, fim_request("def sub(a, b):\n    ", ""));
+    println!("second: {}", second.map_or_else(|e| format!("error {e}"), |_| "ok".into()));
+}
+
+/// Runs `model_fault_child` with `fault` on a copy of the real model; its exit status and stdout.
+fn model_fault(fault: &str) -> Option<(std::process::ExitStatus, String)> {
+    let real = pith::config::default_model_path().filter(|p| p.exists())?;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let copy = dir.path().join("model.gguf");
+    std::fs::copy(&real, &copy).expect("copy the model");
+    let output = Command::new(std::env::current_exe().expect("test binary"))
+        .args(["--exact", "model_fault_child", "--ignored", "--nocapture", "--test-threads=1"])
+        .env("PITH_ROBUST_MODEL", &copy)
+        .env("PITH_ROBUST_FAULT", fault)
+        .stderr(Stdio::null())
+        .output()
+        .expect("run the child");
+    Some((output.status, String::from_utf8_lossy(&output.stdout).into_owned()))
+}
+
+#[test]
+fn the_model_file_deleted_while_running_is_harmless() {
+    let Some((status, stdout)) = model_fault("delete") else {
+        eprintln!("no installed model: skipped");
+        return;
+    };
+    assert!(status.success(), "{status:?}\n{stdout}");
+    assert!(stdout.contains("first: true") && stdout.contains("second: ok"), "{stdout}");
+}
+
+#[test]
+fn the_model_file_truncated_while_running_never_crashes() {
+    let Some((status, stdout)) = model_fault("truncate") else {
+        eprintln!("no installed model: skipped");
+        return;
+    };
+    assert!(stdout.contains("first: true"), "{stdout}");
+    assert!(status.success(), "the process died: {status:?}\n{stdout}");
+    assert!(stdout.contains("second: "), "{stdout}");
+}
