@@ -226,9 +226,13 @@ fn mutate(value: &mut Value, selectors: &[usize], replacement: Value) {
     }
 }
 
-fn params_parts(
-    root: String,
-) -> impl Strategy<Value = (String, Value, Value, String, Vec<(Vec<usize>, Value)>)> {
+/// A mutation: where (child selectors) and what goes there.
+type Mutation = (Vec<usize>, Value);
+
+/// The parts of a message's params: uri, two numbers, a text, the mutations.
+type ParamsParts = (String, Value, Value, String, Vec<Mutation>);
+
+fn params_parts(root: String) -> impl Strategy<Value = ParamsParts> {
     let mutations = prop::collection::vec(
         (prop::collection::vec(any::<usize>(), 0..4), any_json()),
         0..3,
@@ -1316,7 +1320,10 @@ fn model_fault_child() {
         _ => std::fs::File::create(&path).map(drop).expect("truncate"),
     }
     let second = finish(&engine, fim_request("def sub(a, b):\n    ", ""));
-    println!("second: {}", second.map_or_else(|e| format!("error {e}"), |_| "ok".into()));
+    println!(
+        "second: {}",
+        second.map_or_else(|e| format!("error {e}"), |_| "ok".into())
+    );
 }
 
 /// Runs `model_fault_child` with `fault` on a copy of the real model; its exit status and stdout.
@@ -1326,13 +1333,22 @@ fn model_fault(fault: &str) -> Option<(std::process::ExitStatus, String)> {
     let copy = dir.path().join("model.gguf");
     std::fs::copy(&real, &copy).expect("copy the model");
     let output = Command::new(std::env::current_exe().expect("test binary"))
-        .args(["--exact", "model_fault_child", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "model_fault_child",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("PITH_ROBUST_MODEL", &copy)
         .env("PITH_ROBUST_FAULT", fault)
         .stderr(Stdio::null())
         .output()
         .expect("run the child");
-    Some((output.status, String::from_utf8_lossy(&output.stdout).into_owned()))
+    Some((
+        output.status,
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    ))
 }
 
 #[test]
@@ -1342,7 +1358,10 @@ fn the_model_file_deleted_while_running_is_harmless() {
         return;
     };
     assert!(status.success(), "{status:?}\n{stdout}");
-    assert!(stdout.contains("first: true") && stdout.contains("second: ok"), "{stdout}");
+    assert!(
+        stdout.contains("first: true") && stdout.contains("second: ok"),
+        "{stdout}"
+    );
 }
 
 #[test]
