@@ -5,6 +5,7 @@
 //! the protocol into calls on the core; `cli` is the command line. See `ARCHITECTURE.md`.
 #![deny(clippy::print_stdout)]
 
+pub mod assist;
 pub mod cli;
 pub mod config;
 pub mod dataset;

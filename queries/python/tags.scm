@@ -5,8 +5,12 @@
 ;                       interface, impl, function, method, constant, field, module, type,
 ;                       macro. A function nested directly in a class becomes a method.
 ;   @name               the identifier naming that definition (same pattern).
-;   @reference          an identifier used, not defined.
-;   @reference.ignore   an identifier that is not a use (parameters, keyword names...).
+;   @reference          an extra identifier to record as used.
+;   @reference.ignore   an identifier that is not a use.
+; pith finds references itself with a tree walk (every identifier but bindings: parameters,
+; `let` patterns, keyword names; see `reference_rules` in src/lang/mod.rs), which costs a
+; fraction of a catch-all `(identifier) @reference` pattern; the two captures above add to it.
+; (`self`, `cls` are never references.)
 ; Copy this file to $XDG_CONFIG_HOME/pith/queries/python/tags.scm to change it.
 
 (class_definition
@@ -28,15 +32,3 @@
       (assignment
         left: (identifier) @name) @definition.field)))
 
-(identifier) @reference
-
-(parameters (identifier) @reference.ignore)
-(lambda_parameters (identifier) @reference.ignore)
-(default_parameter name: (identifier) @reference.ignore)
-(typed_parameter (identifier) @reference.ignore)
-(typed_default_parameter name: (identifier) @reference.ignore)
-(list_splat_pattern (identifier) @reference.ignore)
-(dictionary_splat_pattern (identifier) @reference.ignore)
-(keyword_argument name: (identifier) @reference.ignore)
-; `self` and `cls` are left out by pith itself: a `#any-of?` predicate here would be checked
-; on every identifier and cost a third of the indexing time.

@@ -6,8 +6,11 @@
 ;                       macro. A function inside an impl or trait becomes a method.
 ;   @name               the identifier naming that definition (same pattern); for an impl,
 ;                       the implementing type without generics.
-;   @reference          an identifier used, not defined.
-;   @reference.ignore   an identifier that is not a use (bindings, parameters...).
+;   @reference          an extra identifier to record as used.
+;   @reference.ignore   an identifier that is not a use.
+; pith finds references itself with a tree walk (every identifier but bindings: parameters,
+; `let` patterns, keyword names; see `reference_rules` in src/lang/mod.rs), which costs a
+; fraction of a catch-all `(identifier) @reference` pattern; the two captures above add to it.
 ; Copy this file to $XDG_CONFIG_HOME/pith/queries/rust/tags.scm to change it.
 
 (struct_item
@@ -61,12 +64,3 @@
 (macro_definition
   name: (identifier) @name) @definition.macro
 
-(identifier) @reference
-(type_identifier) @reference
-(field_identifier) @reference
-
-(parameter pattern: (identifier) @reference.ignore)
-(let_declaration pattern: (identifier) @reference.ignore)
-(closure_parameters (identifier) @reference.ignore)
-(field_declaration name: (field_identifier) @reference.ignore)
-(type_parameter name: (type_identifier) @reference.ignore)

@@ -155,8 +155,8 @@ pub fn chat(cli: &Cli, args: &ChatArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn ask(_cli: &Cli, _args: &AskArgs) -> anyhow::Result<()> {
-    anyhow::bail!("not yet")
+pub fn ask(cli: &Cli, args: &AskArgs) -> anyhow::Result<()> {
+    super::assist::ask(cli, args)
 }
 
 pub fn model(cli: &Cli, command: &ModelCommand) -> anyhow::Result<()> {

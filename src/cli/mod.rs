@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 mod adapt;
+mod assist;
 mod context;
 mod engine;
 mod index;
@@ -215,12 +216,16 @@ pub fn main() -> ExitCode {
         Command::Index(args) => index::index(args),
         Command::Symbols(args) => index::symbols(args),
         Command::Context(args) => context::run(args),
+        Command::Complete(args) if args.position.batch.is_some() => {
+            assist::complete_batch(&cli, args)
+        }
         Command::Complete(args) => engine::complete(&cli, args),
         Command::Chat(args) => engine::chat(&cli, args),
         Command::Ask(args) => engine::ask(&cli, args),
         Command::Model(command) => engine::model(&cli, command),
         Command::Bench(command) => match command {
             BenchCommand::Index { root } => index::bench(root),
+            BenchCommand::Complete { root } => assist::bench_complete(&cli, root),
             other => engine::bench(&cli, other),
         },
         Command::Init(args) => adapt::init(args),

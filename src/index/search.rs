@@ -8,7 +8,7 @@ use std::cmp::Reverse;
 use std::sync::{Arc, RwLock};
 
 use nucleo_matcher::pattern::{CaseMatching, Normalization, Pattern};
-use nucleo_matcher::{Config, Matcher, Utf32String};
+use nucleo_matcher::{Config, Matcher, Utf32Str, Utf32String};
 
 use super::{SymbolKind, SymbolRef, WorkspaceIndex};
 
@@ -21,6 +21,41 @@ pub(super) struct SearchCache {
 /// Every searchable name in nucleo's form, beside the definition it names.
 type Haystack = Arc<Vec<(Utf32String, SymbolRef)>>;
 
+/// The characters a name must contain, in order and ignoring ASCII case, to possibly match a
+/// query; None when the query is not a single plain ASCII word (nucleo's `!`, `^`, `'`, `$`
+/// and several words, or non-ASCII that normalization may fold), so that nothing it would
+/// match is filtered out.
+fn required_subsequence(query: &str) -> Option<Vec<u8>> {
+    let query = query.trim();
+    let plain = query
+        .bytes()
+        .all(|byte| byte.is_ascii_graphic() && !matches!(byte, b'!' | b'^' | b'\'' | b'$' | b'\\'));
+    plain.then(|| {
+        query
+            .bytes()
+            .map(|byte| byte.to_ascii_lowercase())
+            .collect()
+    })
+}
+
+/// Whether `name` contains `wanted` (lower-case ASCII) as a case-insensitive subsequence; one
+/// memchr per wanted byte.
+fn contains_subsequence(name: &[u8], wanted: &[u8]) -> bool {
+    let mut rest = name;
+    for &byte in wanted {
+        let found = if byte.is_ascii_lowercase() {
+            memchr::memchr2(byte, byte.to_ascii_uppercase(), rest)
+        } else {
+            memchr::memchr(byte, rest)
+        };
+        match found {
+            Some(at) => rest = &rest[at + 1..],
+            None => return false,
+        }
+    }
+    true
+}
+
 impl WorkspaceIndex {
     /// Definitions whose name fuzzy-matches `query`, best first (ties: shorter name, then
     /// name, then path). An empty query gives nothing.
@@ -31,16 +66,24 @@ impl WorkspaceIndex {
         let list = self.search_list();
         let pattern = Pattern::parse(query, CaseMatching::Smart, Normalization::Smart);
         let mut matcher = Matcher::new(Config::DEFAULT);
+        // Scoring every name costs ~100 ns; most names lack the query's letters, which a
+        // memchr pass rules out far cheaper.
+        let required = required_subsequence(query);
         let mut scored: Vec<(u32, usize)> = list
             .iter()
             .enumerate()
+            .filter(|(_, (haystack, _))| match (&required, haystack.slice(..)) {
+                (Some(wanted), Utf32Str::Ascii(name)) => contains_subsequence(name, wanted),
+                // Normalization may match `é` for `e`: only ASCII names are prefiltered.
+                _ => true,
+            })
             .filter_map(|(position, (haystack, _))| {
                 pattern
                     .score(haystack.slice(..), &mut matcher)
                     .map(|score| (score, position))
             })
             .collect();
-        scored.sort_by(|a, b| {
+        let order = |a: &(u32, usize), b: &(u32, usize)| {
             let (left, right) = (&list[a.1].1, &list[b.1].1);
             (
                 Reverse(a.0),
@@ -54,7 +97,13 @@ impl WorkspaceIndex {
                     &right.symbol().name,
                     &right.file.path,
                 ))
-        });
+        };
+        // Only the best `limit` are wanted: a short query matches thousands of names.
+        if scored.len() > limit {
+            scored.select_nth_unstable_by(limit - 1, order);
+            scored.truncate(limit);
+        }
+        scored.sort_by(order);
         scored
             .into_iter()
             .take(limit)
@@ -89,5 +138,30 @@ impl WorkspaceIndex {
             *cache = Some((generation, list.clone()));
         }
         list
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{contains_subsequence, required_subsequence};
+
+    #[test]
+    fn the_prefilter_keeps_every_name_nucleo_could_match() {
+        let wanted = required_subsequence("HTTPConn").expect("plain query");
+        assert!(contains_subsequence(b"HTTPConnection", &wanted));
+        assert!(contains_subsequence(b"http_connect_now", &wanted));
+        assert!(!contains_subsequence(b"HTTPServer", &wanted));
+        let wanted = required_subsequence("reqhdl").expect("plain query");
+        assert!(contains_subsequence(b"BaseRequestHandler", &wanted));
+        for special in [
+            "!test",
+            "^start",
+            "end$",
+            "'exact",
+            "two words",
+            "caf\u{e9}",
+        ] {
+            assert_eq!(required_subsequence(special), None, "{special}");
+        }
     }
 }

@@ -6,7 +6,7 @@
 //! (else `~/.config/pith/queries/...`). Overrides are read once per process; one that does not
 //! compile is logged and the built-in query is used instead, so a typo never breaks indexing.
 
-mod analyze;
+pub(crate) mod analyze;
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
@@ -73,6 +73,45 @@ impl Lang {
             Lang::Python => &["self", "cls"],
             // `self` is a keyword node in Rust, never an identifier.
             Lang::Rust => &[],
+        }
+    }
+
+    /// Which identifiers are references, decided by a tree walk instead of a query (a
+    /// catch-all `(identifier) @reference` pattern made the query walk cost as much as the
+    /// parse).
+    pub(crate) fn reference_rules(self) -> &'static ReferenceRules {
+        static PYTHON: OnceLock<ReferenceRules> = OnceLock::new();
+        static RUST: OnceLock<ReferenceRules> = OnceLock::new();
+        match self {
+            Lang::Python => PYTHON.get_or_init(|| {
+                ReferenceRules::new(
+                    self,
+                    &["identifier"],
+                    &[
+                        ("parameters", None),
+                        ("lambda_parameters", None),
+                        ("default_parameter", Some("name")),
+                        ("typed_parameter", None),
+                        ("typed_default_parameter", Some("name")),
+                        ("list_splat_pattern", None),
+                        ("dictionary_splat_pattern", None),
+                        ("keyword_argument", Some("name")),
+                    ],
+                )
+            }),
+            Lang::Rust => RUST.get_or_init(|| {
+                ReferenceRules::new(
+                    self,
+                    &["identifier", "type_identifier", "field_identifier"],
+                    &[
+                        ("parameter", Some("pattern")),
+                        ("let_declaration", Some("pattern")),
+                        ("closure_parameters", None),
+                        ("field_declaration", Some("name")),
+                        ("type_parameter", Some("name")),
+                    ],
+                )
+            }),
         }
     }
 
@@ -190,6 +229,10 @@ pub struct CompiledQuery {
     pub origin: String,
     /// The query's source text.
     pub source: String,
+    /// Indexed by node kind id: whether some pattern starts with a node of that kind. None
+    /// when a pattern starts otherwise (an alternation, a wildcard, a grouping, a supertype):
+    /// then the query runs over the whole tree instead of only at those nodes.
+    pub(crate) root_kinds: Option<Vec<bool>>,
 }
 
 impl CompiledQuery {
@@ -200,11 +243,13 @@ impl CompiledQuery {
             .iter()
             .map(|name| CaptureRole::from_capture_name(name))
             .collect();
+        let root_kinds = pattern_root_kinds(&lang.language(), &query, source);
         Ok(CompiledQuery {
             query,
             roles,
             origin,
             source: source.to_string(),
+            root_kinds,
         })
     }
 
@@ -214,6 +259,77 @@ impl CompiledQuery {
             .copied()
             .unwrap_or(CaptureRole::Other)
     }
+}
+
+/// The node kinds that are references of a language, and the places where such a node is a
+/// binding rather than a use: (parent kind, field of the child or any child).
+#[derive(Debug)]
+pub(crate) struct ReferenceRules {
+    pub(crate) identifier_kinds: Vec<u16>,
+    pub(crate) bindings: Vec<(u16, Option<std::num::NonZeroU16>)>,
+}
+
+impl ReferenceRules {
+    fn new(lang: Lang, identifiers: &[&str], bindings: &[(&str, Option<&str>)]) -> Self {
+        let language = lang.language();
+        let kind = |name: &str| language.id_for_node_kind(name, true);
+        ReferenceRules {
+            identifier_kinds: identifiers.iter().map(|name| kind(name)).collect(),
+            bindings: bindings
+                .iter()
+                .map(|(parent, field)| {
+                    (
+                        kind(parent),
+                        field.and_then(|field| language.field_id_for_name(field)),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    pub(crate) fn is_identifier(&self, kind: u16) -> bool {
+        self.identifier_kinds.contains(&kind)
+    }
+
+    /// Whether an identifier under a `parent` node, in `field`, binds a name.
+    pub(crate) fn is_binding(&self, parent: u16, field: Option<std::num::NonZeroU16>) -> bool {
+        self.bindings
+            .iter()
+            .any(|&(kind, wanted)| kind == parent && (wanted.is_none() || wanted == field))
+    }
+}
+
+/// For each node kind id, whether a pattern of `query` starts with a node of that kind; None
+/// unless every pattern starts with a plain, visible, named node kind (`(class_definition`).
+fn pattern_root_kinds(language: &Language, query: &Query, source: &str) -> Option<Vec<bool>> {
+    let count = language.node_kind_count();
+    let mut kinds = vec![false; count];
+    for pattern in 0..query.pattern_count() {
+        let rest = source.get(query.start_byte_for_pattern(pattern)..)?;
+        let rest = rest.trim_start().strip_prefix('(')?.trim_start();
+        let end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        let name = &rest[..end];
+        if name.is_empty() || name.starts_with('_') {
+            return None;
+        }
+        let mut any = false;
+        for (id, is_root) in kinds.iter_mut().enumerate() {
+            let id = u16::try_from(id).ok()?;
+            if language.node_kind_for_id(id) == Some(name) && language.node_kind_is_named(id) {
+                if language.node_kind_is_supertype(id) || !language.node_kind_is_visible(id) {
+                    return None;
+                }
+                *is_root = true;
+                any = true;
+            }
+        }
+        if !any {
+            return None;
+        }
+    }
+    Some(kinds)
 }
 
 /// The queries of one language.

@@ -248,3 +248,35 @@ fn language_registry() {
     assert_eq!(Lang::from_path(Path::new("a/b.txt")), None);
     assert_eq!(Lang::from_name("rust"), Some(Lang::Rust));
 }
+
+#[test]
+fn queries_run_only_at_pattern_roots_unless_a_pattern_starts_otherwise() {
+    for lang in Lang::ALL {
+        assert!(lang.queries().combined.root_kinds.is_some(), "{lang:?}");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let python = dir.path().join("python");
+    std::fs::create_dir_all(&python).expect("mkdir");
+    std::fs::write(
+        python.join("tags.scm"),
+        "[(class_definition name: (identifier) @name) @definition.class\n (function_definition name: (identifier) @name) @definition.function]\n(call function: (attribute attribute: (identifier) @reference))",
+    )
+    .expect("write");
+    let queries = LangQueries::load(Lang::Python, Some(dir.path()));
+    assert!(queries.combined.root_kinds.is_none());
+    let input = "class A:\n    def f(self):\n        self.g()\n";
+    let tree = parse(Lang::Python, input, None).expect("parses");
+    let file = super::analyze::analyze_with(
+        Path::new("/w/f.py"),
+        Lang::Python,
+        input,
+        &tree,
+        &queries.combined,
+    );
+    expect![[r#"
+        1:1 class A — class A:
+          2:5 method A.f — def f(self):
+        2 symbols, 0 imports, 1 references, 0 parse errors
+    "#]]
+    .assert_eq(&file.outline());
+}

@@ -63,6 +63,6 @@ pub fn render(session: &Session, target: &SymbolRef) -> String {
 
 /// A short explanation of the symbol by the model, appended below the index part. None for now:
 /// the assist work fills this in (cached, with a deadline) so that hovers stay instant.
-fn model_explanation(_session: &Session, _target: &SymbolRef) -> Option<String> {
-    None
+fn model_explanation(session: &Session, target: &SymbolRef) -> Option<String> {
+    super::explain::hover_explanation(session, target)
 }

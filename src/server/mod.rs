@@ -12,9 +12,14 @@
 //! function over `&Session`, a method on `Backend` that calls it through `Backend::run`, and
 //! its capability in `capabilities()` in the same commit, never before it works.
 
+mod ai;
+mod code_actions;
+mod commands;
+mod completion;
 mod context;
 mod definition;
 mod documents;
+mod explain;
 mod hover;
 mod progress;
 mod session;
@@ -42,6 +47,7 @@ pub async fn serve_stdio() -> bool {
     let shut_down = Arc::new(AtomicBool::new(false));
     let (service, socket) = LspService::build(|client| Backend::new(client, shut_down.clone()))
         .custom_method(context::METHOD, Backend::pith_context)
+        .custom_method(completion::INLINE_METHOD, Backend::inline_completion)
         .custom_method(transport::MALFORMED_METHOD, Backend::malformed_message)
         .custom_method(transport::UNSUPPORTED_METHOD, Backend::unsupported_method)
         .finish();
@@ -87,6 +93,18 @@ impl Backend {
     ) -> Result<T> {
         let session = self.session()?;
         run_blocking(what, move |cancel| work(&session, cancel)).await
+    }
+
+    async fn inline_completion(
+        &self,
+        params: lsp::InlineCompletionParams,
+    ) -> Result<Option<lsp::InlineCompletionResponse>> {
+        let session = self.session()?;
+        let client = self.client.clone();
+        ai::spawn_guarded("inlineCompletion", async move {
+            Ok(completion::inline_completion(&session, &client, params).await)
+        })
+        .await
     }
 
     async fn pith_context(&self, params: ContextParams) -> Result<ContextResult> {
@@ -251,15 +269,27 @@ impl LanguageServer for Backend {
             .unwrap_or_default();
         tracing::info!(?roots, ?encoding, "initialize");
         let client_capabilities = params.capabilities;
+        let options = params.initialization_options;
         let session = run_blocking("initialize", move |_| {
-            Session::new(roots, client_capabilities, encoding, settings)
+            let ai_roots = roots.clone();
+            let session = Session::new(roots, client_capabilities, encoding, settings);
+            if let Some(error) = session.ai.configure(&ai_roots, options) {
+                tracing::warn!("{error}");
+            }
+            session
         })
         .await?;
-        if self.session.set(Arc::new(session)).is_err() {
+        let session = Arc::new(session);
+        let mut server_capabilities = capabilities(encoding);
+        ai::add_capabilities(
+            &mut server_capabilities,
+            completion::fallback_enabled(&session),
+        );
+        if self.session.set(session).is_err() {
             return Err(Error::invalid_request());
         }
         Ok(lsp::InitializeResult {
-            capabilities: capabilities(encoding),
+            capabilities: server_capabilities,
             server_info: Some(lsp::ServerInfo {
                 name: "pith".into(),
                 version: Some(env!("CARGO_PKG_VERSION").into()),
@@ -276,7 +306,67 @@ impl LanguageServer for Backend {
             tracing::warn!("ignoring a repeated `initialized`");
             return;
         }
+        // Load the model while the workspace is scanned; say so once if it cannot be loaded.
+        let client = self.client.clone();
+        let ai = session.ai.clone();
+        tokio::spawn(async move {
+            ai.engine_for(&client).await;
+        });
         tokio::spawn(progress::start(self.client.clone(), session));
+    }
+
+    async fn did_change_configuration(&self, params: lsp::DidChangeConfigurationParams) {
+        let Ok(session) = self.session() else {
+            return;
+        };
+        if let Some(error) = session.ai.reconfigure(params.settings) {
+            self.client
+                .show_message(lsp::MessageType::WARNING, error)
+                .await;
+        }
+    }
+
+    async fn completion(
+        &self,
+        params: lsp::CompletionParams,
+    ) -> Result<Option<lsp::CompletionResponse>> {
+        let session = self.session()?;
+        let client = self.client.clone();
+        ai::spawn_guarded("completion", async move {
+            Ok(completion::completion_item(&session, &client, params).await)
+        })
+        .await
+    }
+
+    async fn code_action(
+        &self,
+        params: lsp::CodeActionParams,
+    ) -> Result<Option<lsp::CodeActionResponse>> {
+        self.run("codeAction", move |session, _| {
+            Some(code_actions::code_actions(session, &params))
+        })
+        .await
+    }
+
+    async fn code_action_resolve(&self, action: lsp::CodeAction) -> Result<lsp::CodeAction> {
+        let session = self.session()?;
+        let client = self.client.clone();
+        ai::spawn_guarded("codeAction/resolve", async move {
+            code_actions::resolve(&session, &client, action).await
+        })
+        .await
+    }
+
+    async fn execute_command(
+        &self,
+        params: lsp::ExecuteCommandParams,
+    ) -> Result<Option<serde_json::Value>> {
+        let session = self.session()?;
+        let client = self.client.clone();
+        ai::spawn_guarded("executeCommand", async move {
+            commands::execute(&session, &client, params).await
+        })
+        .await
     }
 
     async fn shutdown(&self) -> Result<()> {

@@ -44,6 +44,8 @@ pub struct Session {
     pub settings: Settings,
     /// Set at shutdown: stops the workspace scan.
     pub shutting_down: AtomicBool,
+    /// The model side: config, engine, memory, caches (`ai.rs`).
+    pub ai: Arc<super::ai::Ai>,
     recent: Mutex<VecDeque<PathBuf>>,
     /// Serializes buffer re-indexing so that an older version never overwrites a newer one.
     buffer_indexing: Mutex<()>,
@@ -74,6 +76,7 @@ impl Session {
             encoding,
             settings,
             shutting_down: AtomicBool::new(false),
+            ai: Arc::default(),
             recent: Mutex::new(VecDeque::new()),
             buffer_indexing: Mutex::new(()),
         }

@@ -1,0 +1,538 @@
+//! Questions about the whole workspace (`pith ask`, `pith.ask`): pick the definitions the
+//! question is about by lexical match (BM25 over each symbol's name parts, qualified name,
+//! doc and file path), show them to the model with `path:line` headers, ask for an answer that
+//! cites them, and check every citation of the answer against the index afterwards.
+//!
+//! Lexical matching rather than embeddings: it needs no second model, costs a few ms over tens
+//! of thousands of symbols, and questions about code name the things they are about.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use super::{Result, TemplateParts, chat_prompt, fence_lang, relative_path};
+use crate::config::Config;
+use crate::engine::{Engine, Priority, Prompt, Request, RequestStats, Sampling, Slot};
+use crate::index::{FileIndex, SymbolKind, SymbolRef, WorkspaceIndex};
+use crate::memory::Memory;
+use crate::prompt::Task;
+use crate::retrieve::Snippet;
+
+/// Knobs of `ask`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AskSettings {
+    /// Context budget in tokens (code excerpts and memories).
+    pub context_tokens: usize,
+    /// How many of the best matches are shown with their whole code (the rest: signatures).
+    pub full_bodies: usize,
+    pub max_tokens: u32,
+}
+
+impl Default for AskSettings {
+    fn default() -> Self {
+        Self {
+            context_tokens: 1400,
+            full_bodies: 3,
+            max_tokens: 384,
+        }
+    }
+}
+
+const SYSTEM: &str = "You answer questions about this codebase from excerpts of it. Answer \
+briefly and concretely. Cite the code you rely on as path:line (for example \
+src/app.py:42), using the paths and line numbers shown in the excerpts. If the excerpts do not \
+answer the question, say so.";
+
+/// A `path:line` reference found in an answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Citation {
+    /// As written in the answer.
+    pub text: String,
+    /// The indexed file it names, when there is one.
+    pub file: Option<PathBuf>,
+    /// 1-based.
+    pub line: u32,
+    /// The file exists in the index and has that line.
+    pub valid: bool,
+}
+
+/// A finished answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub text: String,
+    pub citations: Vec<Citation>,
+    /// The excerpts shown to the model, as `path:line` of each definition.
+    pub sources: Vec<String>,
+    pub stats: RequestStats,
+}
+
+/// One excerpt picked for the prompt.
+#[derive(Debug, Clone)]
+pub struct Excerpt {
+    pub symbol: SymbolRef,
+    pub score: f32,
+}
+
+/// Splits text into lower-case search terms: words, their snake_case and camelCase parts,
+/// lightly stemmed.
+pub fn terms(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for word in text.split(|c: char| !c.is_alphanumeric() && c != '_') {
+        if word.is_empty() {
+            continue;
+        }
+        let mut parts = Vec::new();
+        for piece in word.split('_').filter(|p| !p.is_empty()) {
+            let mut start = 0;
+            let chars: Vec<(usize, char)> = piece.char_indices().collect();
+            for window in chars.windows(2) {
+                let ((_, a), (i, b)) = (window[0], window[1]);
+                if a.is_lowercase() && b.is_uppercase() {
+                    parts.push(&piece[start..i]);
+                    start = i;
+                }
+            }
+            parts.push(&piece[start..]);
+        }
+        let whole = word.to_lowercase();
+        if parts.len() > 1 && whole.len() > 2 {
+            out.push(stem(&whole.replace('_', "")));
+        }
+        for part in parts {
+            let part = part.to_lowercase();
+            if part.len() >= 2 && !STOPWORDS.contains(&part.as_str()) {
+                out.push(stem(&part));
+            }
+        }
+    }
+    out
+}
+
+fn stem(word: &str) -> String {
+    for suffix in ["ing", "ed", "es", "s"] {
+        if word.len() > suffix.len() + 3 && word.ends_with(suffix) && !word.ends_with("ss") {
+            return word[..word.len() - suffix.len()].to_string();
+        }
+    }
+    word.to_string()
+}
+
+const STOPWORDS: &[&str] = &[
+    "a",
+    "an",
+    "the",
+    "is",
+    "are",
+    "was",
+    "be",
+    "been",
+    "how",
+    "what",
+    "where",
+    "which",
+    "when",
+    "who",
+    "why",
+    "does",
+    "do",
+    "did",
+    "of",
+    "in",
+    "on",
+    "to",
+    "and",
+    "or",
+    "for",
+    "with",
+    "it",
+    "its",
+    "this",
+    "that",
+    "these",
+    "those",
+    "from",
+    "by",
+    "as",
+    "at",
+    "can",
+    "could",
+    "should",
+    "would",
+    "will",
+    "there",
+    "here",
+    "me",
+    "my",
+    "we",
+    "our",
+    "you",
+    "your",
+    "about",
+    "into",
+    "code",
+    "codebase",
+    "function",
+    "functions",
+    "method",
+    "class",
+    "file",
+    "files",
+    "get",
+    "self",
+    "py",
+    "rs",
+    "if",
+    "then",
+    "else",
+    "not",
+    "no",
+    "any",
+    "all",
+    "some",
+    "happen",
+    "happens",
+    "work",
+    "works",
+    "used",
+    "use",
+    "uses",
+    "using",
+    "explain",
+    "tell",
+    "show",
+];
+
+/// One searchable symbol: its file, its index there, weighted term counts, total weight.
+type Document = (Arc<FileIndex>, usize, HashMap<String, f32>, f32);
+
+/// The definitions that best match `question`, best first.
+pub fn search(index: &WorkspaceIndex, question: &str, limit: usize) -> Vec<Excerpt> {
+    let query: Vec<String> = {
+        let mut q = terms(question);
+        q.sort();
+        q.dedup();
+        q
+    };
+    if query.is_empty() {
+        return Vec::new();
+    }
+    let files = index.files();
+    // Documents: one per symbol, as term → weighted count.
+    let mut documents: Vec<Document> = Vec::new();
+    let mut document_frequency: HashMap<&str, usize> = HashMap::new();
+    for file in &files {
+        let path_terms = terms(&relative_path(index, &file.path));
+        for (i, symbol) in file.symbols.iter().enumerate() {
+            let mut counts: HashMap<String, f32> = HashMap::new();
+            let mut add = |terms: Vec<String>, weight: f32| {
+                for term in terms {
+                    *counts.entry(term).or_default() += weight;
+                }
+            };
+            add(terms(&symbol.name), 3.0);
+            add(terms(&symbol.qualified_name), 1.0);
+            add(terms(&symbol.signature), 0.5);
+            if let Some(doc) = &symbol.doc {
+                add(terms(doc), 1.0);
+            }
+            add(path_terms.clone(), 0.5);
+            let length: f32 = counts.values().sum();
+            documents.push((file.clone(), i, counts, length));
+        }
+    }
+    for (_, _, counts, _) in &documents {
+        for term in &query {
+            if counts.contains_key(term) {
+                *document_frequency.entry(term.as_str()).or_default() += 1;
+            }
+        }
+    }
+    let total = documents.len() as f32;
+    let average_length = documents.iter().map(|d| d.3).sum::<f32>() / total.max(1.0);
+    let (k1, b) = (1.2_f32, 0.75_f32);
+    let mut scored: Vec<Excerpt> = documents
+        .into_iter()
+        .filter_map(|(file, i, counts, length)| {
+            let mut score = 0.0;
+            for term in &query {
+                let Some(&tf) = counts.get(term) else {
+                    continue;
+                };
+                let df = document_frequency.get(term.as_str()).copied().unwrap_or(0) as f32;
+                let idf = ((total - df + 0.5) / (df + 0.5) + 1.0).ln();
+                score +=
+                    idf * tf * (k1 + 1.0) / (tf + k1 * (1.0 - b + b * length / average_length));
+            }
+            let kind = file.symbols[i].kind;
+            // Impl blocks repeat their type; a module symbol spans a whole file.
+            if matches!(kind, SymbolKind::Impl | SymbolKind::Module) {
+                score *= 0.5;
+            }
+            (score > 0.0).then_some(Excerpt {
+                symbol: SymbolRef { file, index: i },
+                score,
+            })
+        })
+        .collect();
+    scored.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| a.symbol.file.path.cmp(&b.symbol.file.path))
+            .then_with(|| a.symbol.index.cmp(&b.symbol.index))
+    });
+    // A symbol nested in an already chosen one adds nothing.
+    let mut chosen: Vec<Excerpt> = Vec::new();
+    for candidate in scored {
+        let span = candidate.symbol.symbol().span;
+        let covered = chosen.iter().any(|c| {
+            let outer = c.symbol.symbol().span;
+            c.symbol.file.path == candidate.symbol.file.path
+                && outer.start_byte <= span.start_byte
+                && span.end_byte <= outer.end_byte
+                && c.symbol.symbol().kind != SymbolKind::Module
+        });
+        if !covered {
+            chosen.push(candidate);
+        }
+        if chosen.len() >= limit {
+            break;
+        }
+    }
+    chosen
+}
+
+/// Renders excerpts (and memories) into at most `budget` tokens: the first `full_bodies` with
+/// their code, the others as signatures. Returns the text and the `path:line` of each excerpt.
+pub fn render_context(
+    index: &WorkspaceIndex,
+    excerpts: &[Excerpt],
+    memories: &[Memory],
+    settings: &AskSettings,
+    count_tokens: &dyn Fn(&str) -> usize,
+) -> (String, Vec<String>) {
+    let mut out = String::new();
+    let mut sources = Vec::new();
+    let mut used = 0;
+    for (rank, excerpt) in excerpts.iter().enumerate() {
+        let symbol = excerpt.symbol.symbol();
+        let path = relative_path(index, &excerpt.symbol.file.path);
+        let line = symbol.span.start_line + 1;
+        let body = if rank < settings.full_bodies {
+            let code = super::explain::symbol_text(&excerpt.symbol);
+            let max = (settings.context_tokens / 3).max(64);
+            super::head_lines(code, max, count_tokens)
+        } else {
+            let mut s = symbol.signature.clone();
+            if let Some(doc) = symbol.doc.as_deref().and_then(|d| d.lines().next()) {
+                s.push_str(&format!("\n    # {}", doc.trim()));
+            }
+            s
+        };
+        let block = format!(
+            "{path}:{line}\n```{}\n{}\n```\n\n",
+            fence_lang(&excerpt.symbol.file.path),
+            body.trim_end()
+        );
+        let cost = count_tokens(&block);
+        if used + cost > settings.context_tokens {
+            continue;
+        }
+        used += cost;
+        out.push_str(&block);
+        sources.push(format!("{path}:{line}"));
+    }
+    for memory in memories {
+        let block = format!(
+            "Earlier question: {}\nEarlier answer: {}\n\n",
+            memory.question.trim(),
+            memory.answer.trim()
+        );
+        let cost = count_tokens(&block);
+        if used + cost > settings.context_tokens {
+            break;
+        }
+        used += cost;
+        out.push_str(&block);
+    }
+    (out, sources)
+}
+
+/// A question and what goes with it.
+#[derive(Debug, Clone, Default)]
+pub struct AskRequest<'a> {
+    pub question: &'a str,
+    /// Earlier exchanges recalled from session memory, most relevant first.
+    pub memories: &'a [Memory],
+    pub settings: AskSettings,
+}
+
+/// The prompt for a question, and the `path:line` of each excerpt in it.
+pub fn ask_prompt(
+    config: &Config,
+    index: &WorkspaceIndex,
+    request: &AskRequest<'_>,
+    count_tokens: &dyn Fn(&str) -> usize,
+) -> (Prompt, Vec<String>) {
+    let question = request.question;
+    let excerpts = search(index, question, 12);
+    let (context, sources) = render_context(
+        index,
+        &excerpts,
+        request.memories,
+        &request.settings,
+        count_tokens,
+    );
+    let snippets: Vec<Snippet> = excerpts
+        .iter()
+        .map(|excerpt| {
+            let symbol = excerpt.symbol.symbol();
+            Snippet {
+                path: excerpt.symbol.file.path.clone(),
+                start_line: symbol.span.start_line,
+                end_line: symbol.span.end_line + 1,
+                text: super::explain::symbol_text(&excerpt.symbol).to_string(),
+                score: excerpt.score,
+                reason: "ask".into(),
+            }
+        })
+        .collect();
+    let anchor = excerpts
+        .first()
+        .map(|e| e.symbol.file.path.clone())
+        .unwrap_or_default();
+    let parts = TemplateParts {
+        task: Task::Ask,
+        path: &anchor,
+        text: "",
+        cursor: 0,
+        selection: None,
+        symbol: None,
+        question: Some(question),
+        diagnostics: &[],
+        snippets: &snippets,
+        memories: request.memories,
+    };
+    let default_user = || {
+        if context.is_empty() {
+            format!("No code in the workspace matched the question.\n\nQuestion: {question}")
+        } else {
+            let example = sources.first().map_or("path:line", String::as_str);
+            format!(
+                "Code excerpts:\n\n{context}Question: {question}\nAnswer briefly. After each \
+                 claim, cite the excerpt it comes from as path:line, like ({example})."
+            )
+        }
+    };
+    let prompt = match chat_prompt(config, index, parts, default_user, count_tokens) {
+        // The built-in system prompt says how to cite; a user system prompt is kept and the
+        // citation rule added to it.
+        Prompt::Chat(mut messages) if !super::custom_template(config, None, Task::Ask) => {
+            if let Some(system) = messages.first_mut() {
+                system.content = format!("{}\n\n{SYSTEM}", system.content);
+            }
+            Prompt::Chat(messages)
+        }
+        other => other,
+    };
+    (prompt, sources)
+}
+
+/// Answers a question, handing each piece of the answer to `on_text` as it is generated.
+pub async fn ask(
+    engine: &dyn Engine,
+    config: &Config,
+    index: &WorkspaceIndex,
+    request: &AskRequest<'_>,
+    cancel: CancellationToken,
+    on_text: impl FnMut(&str),
+) -> Result<Answer> {
+    let count_tokens = |text: &str| engine.count_tokens(text);
+    let (prompt, sources) = ask_prompt(config, index, request, &count_tokens);
+    let engine_request = Request {
+        prompt,
+        max_tokens: request.settings.max_tokens,
+        stop: Vec::new(),
+        stop_when: None,
+        sampling: Sampling::default(),
+        priority: Priority::Interactive,
+        slot: Slot::Chat,
+        cancel,
+        supersede_key: None,
+    };
+    let generated = super::generate(engine, engine_request, on_text).await?;
+    let text = generated.text.trim().to_string();
+    Ok(Answer {
+        citations: check_citations(index, &text),
+        text,
+        sources,
+        stats: generated.stats,
+    })
+}
+
+/// Every `path:line` in `answer`, checked against the index.
+pub fn check_citations(index: &WorkspaceIndex, answer: &str) -> Vec<Citation> {
+    let files = index.files();
+    let bytes = answer.as_bytes();
+    let mut citations = Vec::new();
+    let is_path_byte = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'/' | b'-');
+    for (colon, _) in answer.match_indices(':') {
+        let digits = bytes[colon + 1..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        if digits == 0 {
+            continue;
+        }
+        let start = bytes[..colon]
+            .iter()
+            .rposition(|&b| !is_path_byte(b))
+            .map_or(0, |i| i + 1);
+        let path = answer[start..colon].trim_start_matches("./");
+        if !path.contains('.') || path.ends_with('.') {
+            continue;
+        }
+        let Ok(line) = answer[colon + 1..colon + 1 + digits].parse::<u32>() else {
+            continue;
+        };
+        let matches: Vec<&Arc<FileIndex>> = files
+            .iter()
+            .filter(|f| {
+                let relative = relative_path(index, &f.path);
+                relative == path || relative.ends_with(&format!("/{path}"))
+            })
+            .collect();
+        let file = (matches.len() == 1).then(|| matches[0]);
+        let valid = file.is_some_and(|f| line >= 1 && (line as usize) <= f.text.lines().count());
+        citations.push(Citation {
+            text: answer[start..colon + 1 + digits].to_string(),
+            file: file.map(|f| f.path.clone()),
+            line,
+            valid,
+        });
+    }
+    citations
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terms_split_identifiers_and_drop_stopwords() {
+        assert_eq!(
+            terms("How does parseHeaderLine handle max_retries?"),
+            [
+                "parseheaderline",
+                "parse",
+                "header",
+                "line",
+                "handle",
+                "maxretri",
+                "max",
+                "retri"
+            ]
+        );
+    }
+}

@@ -1,0 +1,376 @@
+//! The AI features on the command line: `pith ask`, `pith complete --batch` (the evaluation
+//! interface of `../shared/eval/INTERFACE.md` through the whole inline-completion path) and
+//! `pith bench complete`.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context as _;
+use rayon::prelude::*;
+
+use super::{AskArgs, Cli, CompleteArgs};
+use crate::assist::ask::{AskRequest, AskSettings};
+use crate::assist::completion::{self, CompletionInput, CompletionSettings, Workspace};
+use crate::assist::never_cancelled;
+use crate::config::{Config, ConfigSources};
+use crate::engine::{self, EngineSettings};
+use crate::index::WorkspaceIndex;
+use crate::memory::{MemoryKind, MemoryStore, NewMemory};
+use crate::text::{Position, PositionEncoding};
+
+/// The config of the project at `root` (built-in defaults where there is none).
+pub fn load_config(root: &Path) -> anyhow::Result<Config> {
+    Config::load(&ConfigSources::standard(Some(root))).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Engine settings from the config, `--model`/`PITH_MODEL` first.
+pub fn engine_settings(cli: &Cli, config: &Config) -> EngineSettings {
+    crate::assist::engine_settings(config, cli.model.clone())
+}
+
+/// Indexes every Python and Rust file under `root` (gitignore rules apply), in parallel.
+pub fn index_root(root: &Path, config: &Config) -> WorkspaceIndex {
+    let options = config.index.index_options();
+    let max_bytes = options.max_file_bytes;
+    let index = WorkspaceIndex::new(vec![root.to_path_buf()], options);
+    let paths: Vec<PathBuf> = ignore::WalkBuilder::new(root)
+        .build()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_some_and(|t| t.is_file()))
+        .map(|e| e.into_path())
+        .filter(|p| crate::lang::Lang::from_path(p).is_some())
+        .collect();
+    paths.par_iter().for_each(|path| {
+        let too_big = std::fs::metadata(path).map_or(true, |m| m.len() > max_bytes);
+        if too_big {
+            return;
+        }
+        if let Ok(text) = std::fs::read_to_string(path) {
+            index.update_file(path, &text);
+        }
+    });
+    index
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn canonical_root(root: Option<&PathBuf>) -> anyhow::Result<PathBuf> {
+    let root = match root {
+        Some(root) => root.clone(),
+        None => std::env::current_dir()?,
+    };
+    std::fs::canonicalize(&root).with_context(|| format!("workspace root {}", root.display()))
+}
+
+/// `pith ask "…" [--root R]`: streams the answer, then the sources it cites.
+pub fn ask(cli: &Cli, args: &AskArgs) -> anyhow::Result<()> {
+    let root = canonical_root(args.root.as_ref())?;
+    let config = load_config(&root)?;
+    let started = Instant::now();
+    let index = index_root(&root, &config);
+    tracing::info!(
+        files = index.len(),
+        ms = started.elapsed().as_millis() as u64,
+        "indexed"
+    );
+    let engine = engine::open(&engine_settings(cli, &config))?;
+    let memory = MemoryStore::open_or_off(&root);
+    let memories = memory
+        .as_ref()
+        .and_then(|m| m.recall(&args.question, &[], &[], 2).ok())
+        .unwrap_or_default();
+    let request = AskRequest {
+        question: &args.question,
+        memories: &memories,
+        settings: AskSettings::default(),
+    };
+    let mut stdout = std::io::stdout().lock();
+    let answer = runtime()?.block_on(crate::assist::ask::ask(
+        &*engine,
+        &config,
+        &index,
+        &request,
+        never_cancelled(),
+        |piece| {
+            let _ = stdout.write_all(piece.as_bytes());
+            let _ = stdout.flush();
+        },
+    ))?;
+    writeln!(stdout)?;
+    let valid: Vec<_> = answer.citations.iter().filter(|c| c.valid).collect();
+    let invalid: Vec<_> = answer.citations.iter().filter(|c| !c.valid).collect();
+    if !invalid.is_empty() {
+        let names: Vec<&str> = invalid.iter().map(|c| c.text.as_str()).collect();
+        writeln!(
+            stdout,
+            "\n(not found in the workspace, ignore: {})",
+            names.join(", ")
+        )?;
+    }
+    if valid.is_empty() && !answer.sources.is_empty() {
+        writeln!(stdout, "\nContext used: {}", answer.sources.join(", "))?;
+    }
+    tracing::info!(
+        prompt_tokens = answer.stats.prompt_tokens,
+        generated = answer.stats.generated_tokens,
+        ms = started.elapsed().as_millis() as u64,
+        "answered"
+    );
+    if let Some(mut memory) = memory {
+        let files = valid
+            .iter()
+            .filter_map(|c| c.file.as_ref())
+            .map(|f| crate::assist::relative_path(&index, f))
+            .collect();
+        let remembered = memory.remember(&NewMemory {
+            kind: Some(MemoryKind::Ask),
+            question: args.question.clone(),
+            answer: answer.text.clone(),
+            files,
+            ..NewMemory::default()
+        });
+        if let Err(error) = remembered {
+            tracing::warn!(%error, "could not remember the answer");
+        }
+    }
+    Ok(())
+}
+
+/// One query line of `--batch` (INTERFACE.md).
+#[derive(Debug, serde::Deserialize)]
+struct BatchQuery {
+    id: String,
+    path: String,
+    text: String,
+    line: u32,
+    character: u32,
+}
+
+/// `pith complete --root ROOT --batch QUERIES.jsonl [--budget-tokens N] [--no-context]`: one
+/// JSON line per query, `{"id","completion","prompt_tokens","ms"}`.
+pub fn complete_batch(cli: &Cli, args: &CompleteArgs) -> anyhow::Result<()> {
+    let position = &args.position;
+    let batch = position.batch.as_ref().context("--batch is required")?;
+    let root = canonical_root(position.root.as_ref())?;
+    let mut config = load_config(&root)?;
+    if let Some(budget) = position.budget_tokens {
+        config.completion.budget_tokens = budget;
+    }
+    if args.no_context {
+        config.completion.budget_tokens = 0;
+    }
+    let settings = CompletionSettings::from_config(&config);
+    let engine = engine::open(&engine_settings(cli, &config))?;
+    let table = crate::retrieve::scan(&root);
+    let repo = root.file_name().map_or_else(
+        || "workspace".to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let workspace = Workspace {
+        root: &root,
+        repo: &repo,
+    };
+    let runtime = runtime()?;
+    let queries = std::io::BufReader::new(
+        std::fs::File::open(batch).with_context(|| format!("{}", batch.display()))?,
+    );
+    let mut stdout = std::io::stdout().lock();
+    for (number, line) in queries.lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let query: BatchQuery = serde_json::from_str(&line)
+            .with_context(|| format!("{}:{}: not a query", batch.display(), number + 1))?;
+        let started = Instant::now();
+        let path = root.join(&query.path);
+        let cursor = crate::text::offset_at(
+            &query.text,
+            Position {
+                line: query.line,
+                character: query.character,
+            },
+            PositionEncoding::Utf16,
+        );
+        let input = CompletionInput {
+            path: &path,
+            text: &query.text,
+            cursor,
+            recent: &[],
+        };
+        let count_tokens = |text: &str| engine.count_tokens(text);
+        let snippets = if settings.use_context {
+            let retrieval = crate::retrieve::Query {
+                path: &path,
+                text: &query.text,
+                cursor,
+                budget_tokens: settings.budget_tokens,
+                recent: &[],
+            };
+            crate::retrieve::retrieve_in(&table, &retrieval, &count_tokens)
+        } else {
+            Vec::new()
+        };
+        let result = runtime.block_on(completion::complete_with(
+            &*engine,
+            &config,
+            &workspace,
+            &input,
+            &snippets,
+            never_cancelled(),
+        ));
+        let (text, prompt_tokens) = match result {
+            Ok(completion) => (completion.text, completion.prompt_tokens),
+            Err(error) => {
+                tracing::warn!(id = %query.id, %error, "completion failed");
+                (String::new(), 0)
+            }
+        };
+        let out = serde_json::json!({
+            "id": query.id,
+            "completion": text,
+            "prompt_tokens": prompt_tokens,
+            "ms": started.elapsed().as_millis() as u64,
+        });
+        writeln!(stdout, "{out}")?;
+        stdout.flush()?;
+    }
+    Ok(())
+}
+
+/// A place to complete in a benchmark: a function body line cut to its indentation.
+struct BenchCase {
+    path: PathBuf,
+    /// The file's text with line `line` cut.
+    text: String,
+    cursor: usize,
+}
+
+/// Cases for the function at `symbol` in `file`: body lines `first` and `first + 1` cut.
+fn bench_cases(
+    file: &crate::index::FileIndex,
+    symbol: &crate::index::Symbol,
+) -> Option<[BenchCase; 2]> {
+    let lines: Vec<&str> = file.text.lines().collect();
+    let body_first = symbol.span.start_line as usize + 1;
+    let body_end = symbol.span.end_line as usize;
+    let candidates: Vec<usize> = (body_first..body_end)
+        .filter(|&i| lines.get(i).is_some_and(|l| l.trim().len() > 8))
+        .collect();
+    let pair = candidates.windows(2).find(|w| w[1] == w[0] + 1)?;
+    let case = |cut: usize| {
+        let mut text = String::new();
+        let mut cursor = 0;
+        for (i, line) in lines.iter().enumerate() {
+            if i == cut {
+                let indent = crate::assist::indentation(line);
+                text.push_str(indent);
+                cursor = text.len();
+            } else {
+                text.push_str(line);
+            }
+            text.push('\n');
+        }
+        BenchCase {
+            path: file.path.clone(),
+            text,
+            cursor,
+        }
+    };
+    Some([case(pair[0]), case(pair[1])])
+}
+
+/// `pith bench complete ROOT`: inline completion latency with a cold KV cache (a function not
+/// seen before) and warm (the cursor one line further down in the same function).
+pub fn bench_complete(cli: &Cli, root: &Path) -> anyhow::Result<()> {
+    let root = canonical_root(Some(&root.to_path_buf()))?;
+    let config = load_config(&root)?;
+    let index = index_root(&root, &config);
+    let engine = engine::open(&engine_settings(cli, &config))?;
+    let mut files = index.files();
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    let functions: Vec<[BenchCase; 2]> = files
+        .iter()
+        .flat_map(|file| {
+            file.symbols
+                .iter()
+                .filter(|s| {
+                    matches!(
+                        s.kind,
+                        crate::index::SymbolKind::Function | crate::index::SymbolKind::Method
+                    ) && s.span.end_line >= s.span.start_line + 5
+                })
+                .filter_map(|s| bench_cases(file, s))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    anyhow::ensure!(
+        !functions.is_empty(),
+        "no function with two consecutive body lines under {}",
+        root.display()
+    );
+    // Spread the picks over the tree.
+    let picks = 8.min(functions.len());
+    let step = functions.len() / picks;
+    let runtime = runtime()?;
+    let mut cold = Vec::new();
+    let mut warm = Vec::new();
+    let mut prompt_tokens = Vec::new();
+    let mut reused = Vec::new();
+    let _ = writeln!(
+        std::io::stderr(),
+        "completing at {picks} functions of {} (cold, then one line down)",
+        root.display()
+    );
+    for pair in functions.iter().step_by(step.max(1)).take(picks) {
+        for (n, case) in pair.iter().enumerate() {
+            let input = CompletionInput {
+                path: &case.path,
+                text: &case.text,
+                cursor: case.cursor,
+                recent: &[],
+            };
+            let completion = runtime.block_on(completion::complete(
+                &*engine,
+                &index,
+                &config,
+                &input,
+                never_cancelled(),
+            ))?;
+            prompt_tokens.push(completion.prompt_tokens as u64);
+            if n == 0 {
+                cold.push(completion.elapsed_ms);
+            } else {
+                warm.push(completion.elapsed_ms);
+                reused.push(completion.stats.reused_tokens as u64);
+            }
+        }
+    }
+    let median = |v: &mut Vec<u64>| {
+        v.sort_unstable();
+        v.get(v.len() / 2).copied().unwrap_or(0)
+    };
+    let settings = CompletionSettings::from_config(&config);
+    let (cold_ms, warm_ms) = (median(&mut cold), median(&mut warm));
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "pith bench complete {}", root.display())?;
+    writeln!(
+        out,
+        "  cases {picks}, context budget {} tokens, buffer {} + {} tokens",
+        settings.budget_tokens, settings.prefix_tokens, settings.suffix_tokens
+    )?;
+    writeln!(out, "  cold  median {cold_ms} ms")?;
+    writeln!(
+        out,
+        "  warm  median {warm_ms} ms ({:.0}% of cold), prompt tokens reused median {}",
+        100.0 * warm_ms as f64 / cold_ms.max(1) as f64,
+        median(&mut reused)
+    )?;
+    writeln!(out, "  prompt tokens median {}", median(&mut prompt_tokens))?;
+    Ok(())
+}

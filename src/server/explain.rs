@@ -1,0 +1,62 @@
+//! The model's explanation under a hover (`assist::explain`): from the cache when the symbol's
+//! code has been explained before, else generated while the hover waits up to
+//! `hover.timeout_ms`; past that the hover returns without it and generation goes on in the
+//! background into the cache, so the next hover shows it.
+
+use std::time::Duration;
+
+use super::session::Session;
+use crate::assist::explain;
+use crate::engine::Priority;
+use crate::index::SymbolRef;
+
+/// The explanation of `target` for a hover, if one is ready in time. Blocking: call it from a
+/// blocking task (hover handlers run in one).
+pub fn hover_explanation(session: &Session, target: &SymbolRef) -> Option<String> {
+    let config = session.ai.config();
+    if !config.hover.explain {
+        return None;
+    }
+    let timeout_ms = config.hover.timeout_ms;
+    let key = explain::explanation_key(target);
+    if let Some(text) = session.ai.cached_explanation(&key) {
+        return Some(text);
+    }
+    let runtime = tokio::runtime::Handle::try_current().ok()?;
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    if session.ai.start_explaining(&key) {
+        let ai = session.ai.clone();
+        let index = session.index.clone();
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let target = target.clone();
+        let key = key.clone();
+        runtime.spawn(async move {
+            let engine = tokio::task::spawn_blocking({
+                let ai = ai.clone();
+                move || ai.engine()
+            })
+            .await;
+            if let Ok(Ok(engine)) = engine {
+                let result = explain::explain(
+                    &*engine,
+                    &config,
+                    &index,
+                    &target,
+                    Priority::Interactive,
+                    cancel,
+                )
+                .await;
+                match result {
+                    Ok(explanation) if !explanation.text.is_empty() => {
+                        ai.store_explanation(&key, &explanation.text);
+                        let _ = done_tx.send(explanation.text);
+                    }
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(%error, "hover explanation failed"),
+                }
+            }
+            ai.done_explaining(&key);
+        });
+    }
+    done_rx.recv_timeout(Duration::from_millis(timeout_ms)).ok()
+}
