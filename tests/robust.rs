@@ -1073,6 +1073,27 @@ fn a_missing_or_corrupt_model_is_one_clear_error() {
     let mut client = started(&fixture, &[("PITH_MODEL", models[0].to_str().unwrap())]);
     let hits = client.request("workspace/symbol", json!({"query": "StillFound"}));
     assert!(hits.to_string().contains("StillFound"), "{hits}");
+    // Model features answer at once, and the user is told once, not per request.
+    let uri = fixture.uri("app.py");
+    for _ in 0..3 {
+        let answer = client.try_request(
+            "textDocument/inlineCompletion",
+            json!({"textDocument": {"uri": uri}, "position": {"line": 4, "character": 4},
+                   "context": {"triggerKind": 1}}),
+        );
+        let empty = match &answer {
+            Ok(Value::Null) => true,
+            Ok(list) => list["items"].as_array().is_some_and(Vec::is_empty),
+            Err(_) => true,
+        };
+        assert!(empty, "{answer:?}");
+    }
+    let messages = client.notifications("window/showMessage");
+    let about_model: Vec<&Value> = messages
+        .iter()
+        .filter(|m| m["message"].as_str().is_some_and(|t| t.contains("model")))
+        .collect();
+    assert_eq!(about_model.len(), 1, "{messages:#?}");
     assert_no_panic(&client);
 }
 
