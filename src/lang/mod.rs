@@ -417,13 +417,34 @@ thread_local! {
     static PARSERS: RefCell<Vec<(Lang, Parser)>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Longest a single parse may take. Error recovery can be far slower than linear (a broken
-/// string on a million-character line takes seconds), and every request that needs the index
-/// waits on a parse: past this, the file keeps its previous index entry.
-pub const PARSE_BUDGET: std::time::Duration = std::time::Duration::from_millis(750);
+/// CPU time a parse may take: a base plus a share per megabyte of text (a healthy parse needs
+/// well under a tenth of that on a Raspberry Pi 5). Error recovery can be far slower than
+/// linear (a broken string on a million-character line took five seconds), and every request
+/// that needs the index waits on a parse: past the budget, the file keeps its previous index
+/// entry. CPU time, not wall time, so that a busy machine does not turn healthy parses away.
+pub fn parse_budget(text_bytes: usize) -> std::time::Duration {
+    std::time::Duration::from_millis(500 + (text_bytes as u64 >> 20) * 500)
+}
+
+/// CPU time this thread has used (Linux and macOS: `CLOCK_THREAD_CPUTIME_ID`).
+fn thread_cpu_time() -> std::time::Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid, writable timespec; the clock id is a constant the OS knows.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    if status != 0 {
+        return std::time::Duration::ZERO;
+    }
+    std::time::Duration::new(
+        now.tv_sec.max(0) as u64,
+        now.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
+}
 
 /// Parses `text` as `lang`. With `old_tree` (already `edit`ed to match `text`), parsing is
-/// incremental. Returns None if tree-sitter gives up or the parse exceeds [`PARSE_BUDGET`].
+/// incremental. Returns None if tree-sitter gives up or the parse exceeds [`parse_budget`].
 pub fn parse(lang: Lang, text: &str, old_tree: Option<&Tree>) -> Option<Tree> {
     PARSERS.with(|parsers| {
         let mut parsers = parsers.borrow_mut();
@@ -437,9 +458,10 @@ pub fn parse(lang: Lang, text: &str, old_tree: Option<&Tree>) -> Option<Tree> {
             }
         };
         let parser = &mut parsers[position].1;
-        let started = std::time::Instant::now();
+        let budget = parse_budget(text.len());
+        let started = thread_cpu_time();
         let mut within_budget = |_: &tree_sitter::ParseState| {
-            if started.elapsed() > PARSE_BUDGET {
+            if thread_cpu_time().saturating_sub(started) > budget {
                 std::ops::ControlFlow::Break(())
             } else {
                 std::ops::ControlFlow::Continue(())
@@ -457,7 +479,7 @@ pub fn parse(lang: Lang, text: &str, old_tree: Option<&Tree>) -> Option<Tree> {
             parser.reset();
             tracing::warn!(
                 bytes = text.len(),
-                "parse abandoned after {PARSE_BUDGET:?}; the file keeps its previous index entry"
+                "parse abandoned after {budget:?} of CPU; the file keeps its previous index entry"
             );
         }
         tree
