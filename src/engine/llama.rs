@@ -98,7 +98,12 @@ pub fn load_model(
 ) -> Result<(LlamaModel, Vec<(LlamaLoraAdapter, f32)>), EngineError> {
     let info = gguf::inspect(path)?;
     let backend = backend()?;
-    let params = LlamaModelParams::default().with_n_gpu_layers(settings.gpu_layers);
+    // Read, not mapped: with a mapping, the file truncated or rewritten in place while pith
+    // runs (`cp new.gguf model.gguf`, an interrupted download over it) kills the process with
+    // SIGBUS on the next token. Reading costs a fraction of a second at start.
+    let params = LlamaModelParams::default()
+        .with_n_gpu_layers(settings.gpu_layers)
+        .with_use_mmap(false);
     let mut model =
         LlamaModel::load_from_file(backend, path, &params).map_err(|e| EngineError::BadModel {
             path: path.display().to_string(),

@@ -148,8 +148,12 @@ impl Engine for RemoteEngine {
 /// `prompt` with the secrets of every text part (paths included) redacted, and what was found.
 fn scrubbed(prompt: &Prompt) -> (Prompt, Vec<Finding>) {
     let mut findings = Vec::new();
-    let mut clean = |text: &str| {
-        let (clean, found) = scrub::scrub_text(text);
+    // A context file is scrubbed as a whole file: `.env`-style files are redacted by name too.
+    let mut clean = |text: &str, file: Option<&str>| {
+        let (clean, found) = match file {
+            Some(path) => scrub::scrub_file(std::path::Path::new(path), text),
+            None => scrub::scrub_text(text),
+        };
         findings.extend(found);
         clean
     };
@@ -161,24 +165,24 @@ fn scrubbed(prompt: &Prompt) -> (Prompt, Vec<Finding>) {
             prefix,
             suffix,
         } => Prompt::Fim {
-            repo: clean(repo),
+            repo: clean(repo, None),
             context: context
                 .iter()
                 .map(|file| super::ContextFile {
-                    path: clean(&file.path),
-                    text: clean(&file.text),
+                    text: clean(&file.text, Some(&file.path)),
+                    path: clean(&file.path, None),
                 })
                 .collect(),
-            path: clean(path),
-            prefix: clean(prefix),
-            suffix: clean(suffix),
+            path: clean(path, None),
+            prefix: clean(prefix, None),
+            suffix: clean(suffix, None),
         },
         Prompt::Chat(messages) => Prompt::Chat(
             messages
                 .iter()
                 .map(|message| super::Message {
                     role: message.role,
-                    content: clean(&message.content),
+                    content: clean(&message.content, None),
                 })
                 .collect(),
         ),

@@ -419,8 +419,34 @@ thread_local! {
     static PARSERS: RefCell<Vec<(Lang, Parser)>> = const { RefCell::new(Vec::new()) };
 }
 
+/// CPU time a parse may take: a base plus a share per megabyte of text (a healthy parse needs
+/// well under a tenth of that on a Raspberry Pi 5). Error recovery can be far slower than
+/// linear (a broken string on a million-character line took five seconds), and every request
+/// that needs the index waits on a parse: past the budget, the file keeps its previous index
+/// entry. CPU time, not wall time, so that a busy machine does not turn healthy parses away.
+pub fn parse_budget(text_bytes: usize) -> std::time::Duration {
+    std::time::Duration::from_millis(500 + (text_bytes as u64 >> 20) * 500)
+}
+
+/// CPU time this thread has used (Linux and macOS: `CLOCK_THREAD_CPUTIME_ID`).
+fn thread_cpu_time() -> std::time::Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid, writable timespec; the clock id is a constant the OS knows.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    if status != 0 {
+        return std::time::Duration::ZERO;
+    }
+    std::time::Duration::new(
+        now.tv_sec.max(0) as u64,
+        now.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
+}
+
 /// Parses `text` as `lang`. With `old_tree` (already `edit`ed to match `text`), parsing is
-/// incremental. Returns None only if tree-sitter gives up (it does not for valid grammars).
+/// incremental. Returns None if tree-sitter gives up or the parse exceeds [`parse_budget`].
 pub fn parse(lang: Lang, text: &str, old_tree: Option<&Tree>) -> Option<Tree> {
     PARSERS.with(|parsers| {
         let mut parsers = parsers.borrow_mut();
@@ -433,7 +459,32 @@ pub fn parse(lang: Lang, text: &str, old_tree: Option<&Tree>) -> Option<Tree> {
                 parsers.len() - 1
             }
         };
-        parsers[position].1.parse(text, old_tree)
+        let parser = &mut parsers[position].1;
+        let budget = parse_budget(text.len());
+        let started = thread_cpu_time();
+        let mut within_budget = |_: &tree_sitter::ParseState| {
+            if thread_cpu_time().saturating_sub(started) > budget {
+                std::ops::ControlFlow::Break(())
+            } else {
+                std::ops::ControlFlow::Continue(())
+            }
+        };
+        let options = tree_sitter::ParseOptions::new().progress_callback(&mut within_budget);
+        let bytes = text.as_bytes();
+        let tree = parser.parse_with_options(
+            &mut |offset, _| bytes.get(offset..).unwrap_or_default(),
+            old_tree,
+            Some(options),
+        );
+        if tree.is_none() {
+            // An aborted parse would otherwise resume on the next call, whatever its text.
+            parser.reset();
+            tracing::warn!(
+                bytes = text.len(),
+                "parse abandoned after {budget:?} of CPU; the file keeps its previous index entry"
+            );
+        }
+        tree
     })
 }
 

@@ -28,6 +28,9 @@ pub struct Ai {
     root: RwLock<Option<PathBuf>>,
     engine: OnceLock<Result<Arc<dyn Engine>, String>>,
     loading: Mutex<()>,
+    /// Async callers (the load started at `initialized`, the first completions) wait here for
+    /// one load: without it each loaded its own copy of the model at once (twice the memory).
+    async_loading: tokio::sync::Mutex<()>,
     unavailable_reported: AtomicBool,
     memory: Mutex<Option<MemoryStore>>,
     memory_opened: AtomicBool,
@@ -126,12 +129,33 @@ impl Ai {
         let result = match self.engine.get() {
             Some(engine) => engine.clone(),
             None => {
-                let ai = self.clone();
-                tokio::task::spawn_blocking(move || ai.engine())
-                    .await
-                    .unwrap_or_else(|e| Err(format!("loading the model failed: {e}")))
+                let _one_async_loader = self.async_loading.lock().await;
+                if let Some(engine) = self.engine.get() {
+                    return self.report_unavailable(engine.clone(), client).await;
+                }
+                let config = self.config();
+                let loaded = tokio::task::spawn_blocking(move || {
+                    let settings = crate::assist::engine_settings(
+                        &config,
+                        std::env::var_os("PITH_MODEL").map(PathBuf::from),
+                    );
+                    engine::open(&settings).map_err(|e| e.to_string())
+                })
+                .await
+                .unwrap_or_else(|e| Err(format!("loading the model failed: {e}")));
+                let _one_loader = lock(&self.loading);
+                self.engine.get_or_init(|| loaded).clone()
             }
         };
+        self.report_unavailable(result, client).await
+    }
+
+    /// The engine, or None after telling the user once why there is none.
+    async fn report_unavailable(
+        &self,
+        result: Result<Arc<dyn Engine>, String>,
+        client: &Client,
+    ) -> Option<Arc<dyn Engine>> {
         match result {
             Ok(engine) => Some(engine),
             Err(error) => {
@@ -150,15 +174,6 @@ impl Ai {
                 None
             }
         }
-    }
-
-    /// Starts loading the engine in the background (no message: the first feature that needs
-    /// it reports a failure, once the client listens).
-    pub fn load_in_background(self: &Arc<Self>) {
-        let ai = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let _ = ai.engine();
-        });
     }
 
     /// Engine counters, without loading it.

@@ -48,6 +48,7 @@ pub async fn serve_stdio() -> bool {
         .custom_method(context::METHOD, Backend::pith_context)
         .custom_method(completion::INLINE_METHOD, Backend::inline_completion)
         .custom_method(transport::MALFORMED_METHOD, Backend::malformed_message)
+        .custom_method(transport::UNSUPPORTED_METHOD, Backend::unsupported_method)
         .finish();
     let (sanitized, stdin_for_server) = tokio::io::duplex(1 << 16);
     tokio::spawn(transport::sanitize(tokio::io::stdin(), sanitized));
@@ -61,6 +62,8 @@ pub struct Backend {
     client: Client,
     session: OnceLock<Arc<Session>>,
     shut_down: Arc<AtomicBool>,
+    /// Set by the first `initialized`: a repeated one must not start another scan.
+    scan_started: AtomicBool,
 }
 
 impl Backend {
@@ -69,6 +72,7 @@ impl Backend {
             client,
             session: OnceLock::new(),
             shut_down,
+            scan_started: AtomicBool::new(false),
         }
     }
 
@@ -116,6 +120,19 @@ impl Backend {
             message: format!(
                 "pith: malformed message: {}",
                 params["reason"].as_str().unwrap_or("unreadable")
+            )
+            .into(),
+            data: None,
+        })
+    }
+
+    /// A `$/` request (see `transport`): the spec's MethodNotFound.
+    async fn unsupported_method(&self, params: serde_json::Value) -> Result<()> {
+        Err(Error {
+            code: ErrorCode::MethodNotFound,
+            message: format!(
+                "pith: unsupported method {}",
+                params["method"].as_str().unwrap_or("?")
             )
             .into(),
             data: None,
@@ -284,8 +301,16 @@ impl LanguageServer for Backend {
         let Ok(session) = self.session() else {
             return;
         };
-        // Load the model while the workspace is scanned.
-        session.ai.load_in_background();
+        if self.scan_started.swap(true, Ordering::SeqCst) {
+            tracing::warn!("ignoring a repeated `initialized`");
+            return;
+        }
+        // Load the model while the workspace is scanned; say so once if it cannot be loaded.
+        let client = self.client.clone();
+        let ai = session.ai.clone();
+        tokio::spawn(async move {
+            ai.engine_for(&client).await;
+        });
         tokio::spawn(progress::start(self.client.clone(), session));
     }
 

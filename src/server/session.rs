@@ -162,6 +162,11 @@ impl Session {
         if Lang::from_path(path).is_none() || self.documents.is_open(path) {
             return;
         }
+        if !self.readable(path) {
+            // A client may name any path (didSave, watched files): only the roots are read.
+            self.index.remove_file(path);
+            return;
+        }
         match read_source(path, self.settings.max_file_bytes) {
             Some(text) => {
                 self.index.update_file(path, &text);
@@ -191,6 +196,13 @@ impl Session {
         self.index.roots().iter().any(|root| path.starts_with(root))
     }
 
+    /// Whether pith may read `path` from disk: its real location (symlinks resolved) lies under
+    /// a workspace root. A symlink or `..` leading out of the workspace is never followed.
+    pub fn readable(&self, path: &Path) -> bool {
+        path.canonicalize()
+            .is_ok_and(|real| self.in_workspace(&real))
+    }
+
     /// The indexed file behind a URI, after bringing open buffers up to date. Blocking.
     pub fn indexed_file(&self, uri: &Uri) -> Option<Arc<FileIndex>> {
         self.index_stale_buffers();
@@ -211,7 +223,10 @@ impl Session {
         }
         let text: Arc<str> = match self.index.file(&path) {
             Some(file) => file.text.clone(),
-            None => read_source(&path, self.settings.max_file_bytes)?.into(),
+            None if self.readable(&path) => {
+                read_source(&path, self.settings.max_file_bytes)?.into()
+            }
+            None => return None,
         };
         let document = Document::new(&text, None);
         Some(TextSnapshot {

@@ -20,8 +20,18 @@ pub fn document_symbols(session: &Session, uri: &Uri) -> Vec<lsp::DocumentSymbol
     let text = Document::new(&file.text, None);
     let mut children: Vec<Vec<usize>> = vec![Vec::new(); file.symbols.len()];
     let mut roots = Vec::new();
-    for (index, symbol) in file.symbols.iter().enumerate() {
-        match symbol.parent.filter(|&parent| parent < index) {
+    // Broken code can yield a symbol with no name, which clients reject (the spec forbids
+    // blank names): it is left out, and its children move up to its nearest named ancestor.
+    let named = |index: usize| !file.symbols[index].name.trim().is_empty();
+    let named_parent = |mut index: usize| loop {
+        match file.symbols[index].parent.filter(|&parent| parent < index) {
+            Some(parent) if named(parent) => return Some(parent),
+            Some(parent) => index = parent,
+            None => return None,
+        }
+    };
+    for index in (0..file.symbols.len()).filter(|&index| named(index)) {
+        match named_parent(index) {
             Some(parent) => children[parent].push(index),
             None => roots.push(index),
         }
@@ -75,6 +85,9 @@ pub fn workspace_symbols(session: &Session, query: &str) -> Vec<lsp::WorkspaceSy
         .into_iter()
         .filter_map(|hit| {
             let symbol = hit.symbol();
+            if symbol.name.trim().is_empty() {
+                return None;
+            }
             let file = &hit.file;
             let text = texts
                 .entry(file.path.clone())

@@ -14,6 +14,9 @@ use tower_lsp_server::jsonrpc::{Request, Response};
 /// The method a malformed message is turned into.
 pub const MALFORMED_METHOD: &str = "pith/malformedMessage";
 
+/// The method a `$/` request is turned into.
+pub const UNSUPPORTED_METHOD: &str = "pith/unsupportedMethod";
+
 /// No LSP message is this large; a bigger length is a corrupt header.
 const MAX_BODY_BYTES: usize = 512 << 20;
 
@@ -82,11 +85,20 @@ async fn read_frame(
     }
 }
 
-/// The body itself if tower-lsp can decode it, else a `pith/malformedMessage` request.
+/// The body itself if tower-lsp can decode it, else a `pith/malformedMessage` request. A
+/// `$/` request (with an id) becomes a `pith/unsupportedMethod` request: tower-lsp would drop
+/// its answer, and the spec wants a MethodNotFound error.
 fn repair(body: Vec<u8>) -> Vec<u8> {
-    if serde_json::from_slice::<Request>(&body).is_ok()
-        || serde_json::from_slice::<Response>(&body).is_ok()
-    {
+    if let Ok(request) = serde_json::from_slice::<Request>(&body) {
+        if let Some(id) = request.id().filter(|_| request.method().starts_with("$/")) {
+            return json!({"jsonrpc": "2.0", "id": id, "method": UNSUPPORTED_METHOD,
+                          "params": {"method": request.method()}})
+            .to_string()
+            .into_bytes();
+        }
+        return body;
+    }
+    if serde_json::from_slice::<Response>(&body).is_ok() {
         return body;
     }
     let reason = match serde_json::from_slice::<serde_json::Value>(&body) {

@@ -33,6 +33,8 @@ pub struct LspClient {
     notifications: Vec<Value>,
     /// Every server→client request, in arrival order (already answered).
     server_requests: Vec<Value>,
+    /// How many of `notifications` are responses with a non-numeric id.
+    unnumbered: usize,
     stderr: Arc<Mutex<String>>,
 }
 
@@ -81,6 +83,7 @@ impl LspClient {
             responses: HashMap::new(),
             notifications: Vec::new(),
             server_requests: Vec::new(),
+            unnumbered: 0,
             stderr,
         }
     }
@@ -316,6 +319,28 @@ impl LspClient {
         }
     }
 
+    /// The server's process id (for /proc measurements and signals).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// How many responses arrived whose id is not a number: answers to malformed messages
+    /// (id null) or to requests with a string id.
+    pub fn unnumbered_count(&mut self) -> usize {
+        self.drain();
+        self.unnumbered
+    }
+
+    /// Those responses themselves (for failure messages).
+    pub fn unnumbered_responses(&mut self) -> Vec<Value> {
+        self.drain();
+        self.notifications
+            .iter()
+            .filter(|m| m.get("method").is_none())
+            .cloned()
+            .collect()
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
@@ -343,7 +368,10 @@ impl LspClient {
                     self.responses.insert(id, message);
                 }
                 // A response with a null id answers a message the server could not parse.
-                None => self.notifications.push(message),
+                None => {
+                    self.unnumbered += 1;
+                    self.notifications.push(message);
+                }
             },
             (Some(_), Some(_)) => self.server_requests.push(message),
             (None, _) => self.notifications.push(message),
