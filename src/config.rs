@@ -138,8 +138,8 @@ pub struct CompletionConfig {
     pub buffer_tokens: usize,
     pub debounce_ms: u64,
     pub max_tokens: u32,
-    /// Also offer the completion as a `textDocument/completion` item, for clients without
-    /// inline completion.
+    /// Offer the suggestion as a `textDocument/completion` item even to clients that have
+    /// inline completion (those without it, like Helix, always get the item).
     pub completion_item_fallback: bool,
 }
 
@@ -150,7 +150,7 @@ impl Default for CompletionConfig {
             buffer_tokens: 1024,
             debounce_ms: 150,
             max_tokens: 64,
-            completion_item_fallback: true,
+            completion_item_fallback: false,
         }
     }
 }

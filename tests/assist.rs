@@ -524,7 +524,8 @@ use support::{LspClient, position_of};
 const MODEL_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// A server over a copy of the fixture workspace plus the shop files, initialized, scanned.
-fn lsp_session(extra_capabilities: Value) -> (LspClient, support::Fixture) {
+/// A session over the fixture shop; also returns the `initialize` result.
+fn lsp_session(extra_capabilities: Value) -> (LspClient, support::Fixture, Value) {
     let fixture = support::Fixture::new();
     fixture.write("shop/__init__.py", "");
     fixture.write("shop/pricing.py", PRICING);
@@ -545,9 +546,9 @@ fn lsp_session(extra_capabilities: Value) -> (LspClient, support::Fixture) {
             "resourceOperations": ["create"]}},
     });
     support_merge(&mut capabilities, extra_capabilities);
-    client.initialize(Some(&fixture.root()), capabilities);
+    let initialized = client.initialize(Some(&fixture.root()), capabilities);
     client.wait_for_progress_end(Duration::from_secs(120));
-    (client, fixture)
+    (client, fixture, initialized)
 }
 
 fn support_merge(base: &mut Value, patch: Value) {
@@ -593,12 +594,36 @@ fn inline_capabilities() -> Value {
 }
 
 #[test]
-fn lsp_inline_completion_fallback_burst_and_cancellation() {
+fn lsp_completion_item_fallback_for_clients_without_inline_completion() {
     if !model_installed() {
         eprintln!("\n\n*** SKIPPED: the default model is not installed ***\n");
         return;
     }
-    let (mut client, fixture) = lsp_session(inline_capabilities());
+    // Like Helix: completion items, no inline completion.
+    let (mut client, fixture, initialized) =
+        lsp_session(json!({"textDocument": {"completion": {}}}));
+    assert!(initialized["capabilities"]["completionProvider"].is_object());
+    let uri = fixture.uri("shop/cart.py");
+    client.did_open(&uri, "python", 1, CART);
+    let cursor = position_of(CART, "        \n        return", 8);
+    let result = model_request(
+        &mut client,
+        "textDocument/completion",
+        json!({"textDocument": {"uri": uri}, "position": cursor}),
+    );
+    let item = &result["items"][0];
+    assert!(item["label"].as_str().unwrap().starts_with('✦'), "{result}");
+    assert!(item["detail"].as_str().unwrap().contains("pith"));
+    assert!(!item["textEdit"]["newText"].as_str().unwrap().is_empty());
+}
+
+#[test]
+fn lsp_inline_completion_burst_and_cancellation() {
+    if !model_installed() {
+        eprintln!("\n\n*** SKIPPED: the default model is not installed ***\n");
+        return;
+    }
+    let (mut client, fixture, initialized) = lsp_session(inline_capabilities());
     let uri = fixture.uri("shop/cart.py");
     client.did_open(&uri, "python", 1, CART);
     let cursor = position_of(CART, "        \n        return", 8);
@@ -617,16 +642,8 @@ fn lsp_inline_completion_fallback_burst_and_cancellation() {
     assert!(!text.contains("return apply_tax(subtotal)"), "{text:?}");
     assert_eq!(items[0]["range"]["start"], cursor);
 
-    // The completion-item fallback, labelled as the model's.
-    let result = model_request(
-        &mut client,
-        "textDocument/completion",
-        json!({"textDocument": {"uri": uri}, "position": cursor}),
-    );
-    let item = &result["items"][0];
-    assert!(item["label"].as_str().unwrap().starts_with('✦'), "{result}");
-    assert!(item["detail"].as_str().unwrap().contains("pith"));
-    assert!(!item["textEdit"]["newText"].as_str().unwrap().is_empty());
+    // A client with inline completion is not offered the completion-item fallback too.
+    assert!(initialized["capabilities"]["completionProvider"].is_null());
 
     // A burst of 20 requests while typing: at most one reaches the model.
     let before = status(&mut client)["completionsGenerated"]
@@ -695,7 +712,7 @@ fn lsp_hover_explanation_arrives_on_a_later_hover() {
         eprintln!("\n\n*** SKIPPED: the default model is not installed ***\n");
         return;
     }
-    let (mut client, fixture) = lsp_session(json!({}));
+    let (mut client, fixture, _) = lsp_session(json!({}));
     client.notify(
         "workspace/didChangeConfiguration",
         json!({"settings": {"hover": {"timeout_ms": 0}}}),
@@ -779,7 +796,7 @@ fn lsp_code_actions_are_listed_at_once_and_resolve_to_edits_or_messages() {
         eprintln!("\n\n*** SKIPPED: the default model is not installed ***\n");
         return;
     }
-    let (mut client, fixture) = lsp_session(json!({}));
+    let (mut client, fixture, _) = lsp_session(json!({}));
     let uri = fixture.uri("shop/pricing.py");
     client.did_open(&uri, "python", 1, PRICING);
     let at = position_of(PRICING, "percent / 100", 0);
@@ -874,7 +891,7 @@ fn lsp_ask_cites_a_real_file_and_status_and_memory_commands_work() {
         eprintln!("\n\n*** SKIPPED: the default model is not installed ***\n");
         return;
     }
-    let (mut client, fixture) = lsp_session(json!({}));
+    let (mut client, fixture, _) = lsp_session(json!({}));
     let answer = model_request(
         &mut client,
         "workspace/executeCommand",

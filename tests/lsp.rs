@@ -60,12 +60,19 @@ fn initialize_advertises_what_works_scans_with_progress_and_watches_files() {
     assert_eq!(caps["documentSymbolProvider"], true);
     assert_eq!(caps["workspaceSymbolProvider"], true);
     assert_eq!(caps["textDocumentSync"]["change"], 2, "incremental sync");
-    for not_yet in [
-        "inlineCompletionProvider",
-        "codeActionProvider",
-        "executeCommandProvider",
+    assert_eq!(caps["inlineCompletionProvider"], true);
+    assert_eq!(caps["codeActionProvider"]["resolveProvider"], true);
+    let commands = caps["executeCommandProvider"]["commands"].to_string();
+    for command in [
+        "pith.ask",
+        "pith.explain",
+        "pith.status",
+        "pith.memory.clear",
     ] {
-        assert!(caps.get(not_yet).is_none(), "{not_yet} advertised");
+        assert!(
+            commands.contains(command),
+            "{command} not advertised: {commands}"
+        );
     }
 
     let created = client.server_requests("window/workDoneProgress/create");

@@ -20,7 +20,7 @@ use crate::engine::{
 };
 use crate::index::WorkspaceIndex;
 use crate::lang::Lang;
-use crate::prompt::{self, Budget, PromptInput, Task};
+use crate::prompt::{self, Budget, PromptInput, ResolvedExample, Task};
 use crate::retrieve::{self, Snippet};
 
 /// The prefix starts on a multiple of this many lines, so that it stays put while the cursor
@@ -448,7 +448,7 @@ pub fn fim_prompt(
         diagnostics: &[],
         snippets,
         memories: &[],
-        examples: &[],
+        examples: workspace.examples,
     };
     let budget = Budget {
         buffer_tokens: settings.prefix_tokens + settings.suffix_tokens,
@@ -469,6 +469,8 @@ pub fn fim_prompt(
 pub struct Workspace<'a> {
     pub root: &'a Path,
     pub repo: &'a str,
+    /// The config's in-context examples for completion (`super::examples`).
+    pub examples: &'a [ResolvedExample],
 }
 
 /// Snippets grouped into one context file per path, in retrieval order.
@@ -540,9 +542,11 @@ pub async fn complete(
         .or_else(|| input.path.parent().map(Path::to_path_buf))
         .unwrap_or_default();
     let repo = repo_name(index, input.path);
+    let examples = super::examples(config, index, input.path, Task::Completion);
     let workspace = Workspace {
         root: &root,
         repo: &repo,
+        examples: &examples,
     };
     let mut completion =
         complete_with(engine, config, &workspace, input, &snippets, cancel).await?;
@@ -838,6 +842,42 @@ mod tests {
         assert_eq!(path, "m.py");
         assert_eq!(prefix, "def add(a, b):\n    ");
         assert_eq!(suffix, "\n    return total\n");
+    }
+
+    #[tokio::test]
+    async fn configured_examples_reach_the_completion_prompt() {
+        use crate::assist::testing::ScriptedEngine;
+        let dir = tempfile::tempdir().unwrap();
+        let index = WorkspaceIndex::new(vec![dir.path().to_path_buf()], Default::default());
+        let engine = ScriptedEngine::new(&["pass\n"]);
+        let path = dir.path().join("m.py");
+        let text = "def handler(request):\n    ";
+        let input = CompletionInput {
+            path: &path,
+            text,
+            cursor: text.len(),
+            recent: &[],
+        };
+        let mut config = Config::default();
+        config.examples.push(crate::config::Example {
+            description: Some("How we write handlers".into()),
+            code: Some("def ping(request):\n    return ok(request, 'pong')".into()),
+            ..Default::default()
+        });
+        complete(&engine, &index, &config, &input, CancellationToken::new())
+            .await
+            .unwrap();
+        let Prompt::Fim { context, .. } = &engine.last_request().prompt else {
+            panic!("not a FIM prompt")
+        };
+        let examples = context
+            .iter()
+            .find(|file| file.path == prompt::EXAMPLES_PATH)
+            .expect("an examples context file");
+        assert!(
+            examples.text.contains("return ok(request, 'pong')"),
+            "{examples:?}"
+        );
     }
 
     #[tokio::test]

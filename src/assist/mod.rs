@@ -248,8 +248,20 @@ pub(crate) fn chat_prompt(
     count_tokens: &dyn Fn(&str) -> usize,
 ) -> Prompt {
     let lang = Lang::from_path(parts.path);
+    let examples = examples(config, index, parts.path, parts.task);
     if !custom_template(config, lang, parts.task) {
-        return chat(&system_prompt(config, lang), default_user());
+        let mut system = system_prompt(config, lang);
+        if !examples.is_empty() {
+            system.push_str("\n\nExamples of how this project writes code:\n\n");
+            for example in &examples {
+                if let Some(description) = &example.description {
+                    system.push_str(description.trim_end());
+                    system.push('\n');
+                }
+                system.push_str(&format!("```\n{}\n```\n", example.text.trim_end()));
+            }
+        }
+        return chat(&system, default_user());
     }
     let root = root_of(index, parts.path).unwrap_or_default();
     let repo = repo_name(index, parts.path);
@@ -266,9 +278,25 @@ pub(crate) fn chat_prompt(
         diagnostics: parts.diagnostics,
         snippets: parts.snippets,
         memories: parts.memories,
-        examples: &[],
+        examples: &examples,
     };
     prompt::build(config, &input, Budget::from_config(config), count_tokens)
+}
+
+/// The config's in-context examples for `task` in the language of `path`, resolved against the
+/// index (globs and symbol names become code). No work when none are configured.
+pub fn examples(
+    config: &Config,
+    index: &WorkspaceIndex,
+    path: &Path,
+    task: Task,
+) -> Vec<crate::prompt::ResolvedExample> {
+    let lang = Lang::from_path(path);
+    if config.examples_for(lang.map(Lang::name), task).is_empty() {
+        return Vec::new();
+    }
+    let root = root_of(index, path).unwrap_or_default();
+    crate::prompt::resolve_examples(config, lang, task, &root, &index.files())
 }
 
 /// A two-message chat prompt.

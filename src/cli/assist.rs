@@ -157,6 +157,15 @@ pub fn complete_batch(cli: &Cli, args: &CompleteArgs) -> anyhow::Result<()> {
     let workspace = Workspace {
         root: &root,
         repo: &repo,
+        // The batch path retrieves through its own symbol table, not a `WorkspaceIndex`:
+        // explicit examples from the config still apply, glob/symbol ones need the index.
+        examples: &crate::prompt::resolve_examples(
+            &config,
+            None,
+            crate::prompt::Task::Completion,
+            &root,
+            &[],
+        ),
     };
     let runtime = runtime()?;
     let queries = std::io::BufReader::new(
