@@ -11,6 +11,7 @@ use tree_sitter::Node;
 
 use crate::index::{FileIndex, Import, Reference, Span, Symbol, SymbolKind};
 use crate::lang::Lang;
+use crate::lang::analyze::span_of;
 
 /// Parse `text` as the language of `path`; None for an unsupported extension or a parser
 /// failure. Syntax errors do not fail: tree-sitter recovers and `parse_errors` counts them.
@@ -151,19 +152,6 @@ fn recover_definitions(src: &str, lang: Lang, symbols: &mut Vec<Symbol>) {
             doc: None,
             parent,
         });
-    }
-}
-
-fn span_of(node: Node<'_>) -> Span {
-    let start = node.start_position();
-    let end = node.end_position();
-    Span {
-        start_byte: node.start_byte(),
-        end_byte: node.end_byte(),
-        start_line: start.row as u32,
-        start_col: start.column as u32,
-        end_line: end.row as u32,
-        end_col: end.column as u32,
     }
 }
 
