@@ -126,6 +126,7 @@ fn apply(text: &str, edit: &actions::TextEdit) -> String {
 
 #[tokio::test]
 async fn inline_completion_at_a_function_body_start_does_not_repeat_the_suffix() {
+    let _turn = support::MODEL_TURN.lock().await;
     let Some(engine) = engine() else { return };
     let fixture = Fixture::new();
     let path = fixture.path("shop/cart.py");
@@ -163,6 +164,7 @@ async fn inline_completion_at_a_function_body_start_does_not_repeat_the_suffix()
 
 #[tokio::test]
 async fn single_line_completion_stops_at_the_end_of_the_line() {
+    let _turn = support::MODEL_TURN.lock().await;
     let Some(engine) = engine() else { return };
     let fixture = Fixture::new();
     let path = fixture.path("geo/src/lib.rs");
@@ -194,6 +196,7 @@ async fn single_line_completion_stops_at_the_end_of_the_line() {
 
 #[tokio::test]
 async fn hover_explanation_of_a_symbol_is_keyed_by_its_code() {
+    let _turn = support::MODEL_TURN.lock().await;
     let Some(engine) = engine() else { return };
     let fixture = Fixture::new();
     let file = fixture
@@ -243,6 +246,7 @@ fn action_input<'a>(path: &'a Path, text: &'a str, at: usize) -> ActionInput<'a>
 
 #[tokio::test]
 async fn docstring_action_writes_a_docstring_under_the_def_line() {
+    let _turn = support::MODEL_TURN.lock().await;
     let Some(engine) = engine() else { return };
     let fixture = Fixture::new();
     let path = fixture.path("shop/pricing.py");
@@ -270,6 +274,7 @@ async fn docstring_action_writes_a_docstring_under_the_def_line() {
 
 #[tokio::test]
 async fn rust_doc_comment_action_writes_doc_lines_above_the_item() {
+    let _turn = support::MODEL_TURN.lock().await;
     let Some(engine) = engine() else { return };
     let fixture = Fixture::new();
     let path = fixture.path("geo/src/lib.rs");
@@ -300,6 +305,7 @@ async fn rust_doc_comment_action_writes_doc_lines_above_the_item() {
 
 #[tokio::test]
 async fn tests_action_creates_a_pytest_file() {
+    let _turn = support::MODEL_TURN.lock().await;
     let Some(engine) = engine() else { return };
     let fixture = Fixture::new();
     let path = fixture.path("shop/pricing.py");
@@ -324,6 +330,7 @@ async fn tests_action_creates_a_pytest_file() {
 
 #[tokio::test]
 async fn explain_refactor_and_fix_actions_give_a_message_or_a_clean_edit() {
+    let _turn = support::MODEL_TURN.lock().await;
     let Some(engine) = engine() else { return };
     let fixture = Fixture::new();
     let config = Config::default();
@@ -395,6 +402,7 @@ async fn explain_refactor_and_fix_actions_give_a_message_or_a_clean_edit() {
 
 #[tokio::test]
 async fn ask_answers_from_the_right_code_and_checks_citations() {
+    let _turn = support::MODEL_TURN.lock().await;
     let Some(engine) = engine() else { return };
     let fixture = Fixture::new();
     let request = AskRequest {
@@ -445,6 +453,7 @@ fn complete_batch_prints_one_line_per_query_in_order() {
         eprintln!("\n\n*** SKIPPED: the default model is not installed ***\n");
         return;
     }
+    let _turn = support::MODEL_TURN.blocking_lock();
     let fixture = Fixture::new();
     let root = fixture.path("");
     let cart_cursor_line = CART.lines().position(|l| l == "        ").unwrap();
@@ -493,6 +502,7 @@ fn ask_command_streams_an_answer() {
         eprintln!("\n\n*** SKIPPED: the default model is not installed ***\n");
         return;
     }
+    let _turn = support::MODEL_TURN.blocking_lock();
     let fixture = Fixture::new();
     let model = pith::engine::model::default_model_path().unwrap();
     let output = pith()
@@ -599,6 +609,7 @@ fn lsp_completion_item_fallback_for_clients_without_inline_completion() {
         eprintln!("\n\n*** SKIPPED: the default model is not installed ***\n");
         return;
     }
+    let _turn = support::MODEL_TURN.blocking_lock();
     // Like Helix: completion items, no inline completion.
     let (mut client, fixture, initialized) =
         lsp_session(json!({"textDocument": {"completion": {}}}));
@@ -623,6 +634,7 @@ fn lsp_inline_completion_burst_and_cancellation() {
         eprintln!("\n\n*** SKIPPED: the default model is not installed ***\n");
         return;
     }
+    let _turn = support::MODEL_TURN.blocking_lock();
     let (mut client, fixture, initialized) = lsp_session(inline_capabilities());
     let uri = fixture.uri("shop/cart.py");
     client.did_open(&uri, "python", 1, CART);
@@ -712,6 +724,7 @@ fn lsp_hover_explanation_arrives_on_a_later_hover() {
         eprintln!("\n\n*** SKIPPED: the default model is not installed ***\n");
         return;
     }
+    let _turn = support::MODEL_TURN.blocking_lock();
     let (mut client, fixture, _) = lsp_session(json!({}));
     client.notify(
         "workspace/didChangeConfiguration",
@@ -796,6 +809,7 @@ fn lsp_code_actions_are_listed_at_once_and_resolve_to_edits_or_messages() {
         eprintln!("\n\n*** SKIPPED: the default model is not installed ***\n");
         return;
     }
+    let _turn = support::MODEL_TURN.blocking_lock();
     let (mut client, fixture, _) = lsp_session(json!({}));
     let uri = fixture.uri("shop/pricing.py");
     client.did_open(&uri, "python", 1, PRICING);
@@ -891,6 +905,7 @@ fn lsp_ask_cites_a_real_file_and_status_and_memory_commands_work() {
         eprintln!("\n\n*** SKIPPED: the default model is not installed ***\n");
         return;
     }
+    let _turn = support::MODEL_TURN.blocking_lock();
     let (mut client, fixture, _) = lsp_session(json!({}));
     let answer = model_request(
         &mut client,
