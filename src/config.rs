@@ -41,6 +41,9 @@ pub struct Config {
     pub languages: BTreeMap<String, LanguageConfig>,
 }
 
+/// Default most tokens of the buffer after the cursor in an inline completion prompt.
+pub const SUFFIX_TOKENS: usize = 64;
+
 /// The embedded model.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -53,6 +56,8 @@ pub struct ModelConfig {
     pub context: u32,
     /// Layers offloaded to a GPU (0 on a Raspberry Pi).
     pub gpu_layers: u32,
+    /// Shortest run of cached prompt tokens worth moving instead of decoding again (0: off).
+    pub cache_reuse: usize,
     /// LoRA adapters applied on top of the model, in order.
     pub lora: Vec<LoraConfig>,
 }
@@ -64,6 +69,7 @@ impl Default for ModelConfig {
             threads: None,
             context: 4096,
             gpu_layers: 0,
+            cache_reuse: 64,
             lora: Vec::new(),
         }
     }
@@ -134,8 +140,12 @@ impl IndexConfig {
 pub struct CompletionConfig {
     /// Tokens of retrieved context (the buffer's prefix and suffix have their own share).
     pub budget_tokens: usize,
-    /// Tokens of the edited buffer around the cursor (prefix gets most of it).
+    /// Tokens of the edited buffer around the cursor, prefix and suffix together.
     pub buffer_tokens: usize,
+    /// Of those, the most that go after the cursor. The suffix follows the prefix in a FIM
+    /// prompt, so every suffix token is decoded again whenever the text before it changes:
+    /// this is the price of each keystroke.
+    pub suffix_tokens: usize,
     pub debounce_ms: u64,
     pub max_tokens: u32,
     /// Offer the suggestion as a `textDocument/completion` item even to clients that have
@@ -148,6 +158,7 @@ impl Default for CompletionConfig {
         Self {
             budget_tokens: 512,
             buffer_tokens: 1024,
+            suffix_tokens: SUFFIX_TOKENS,
             debounce_ms: 150,
             max_tokens: 64,
             completion_item_fallback: false,
@@ -433,6 +444,7 @@ impl Config {
             threads: self.model.threads,
             context_size: self.model.context,
             gpu_layers: self.model.gpu_layers,
+            cache_reuse: self.model.cache_reuse,
             lora: self
                 .model
                 .lora
@@ -715,7 +727,7 @@ style = ["PEP 8"]
         check_error(
             "[completion]\nbudget_tokens = 10\ndebounce = 5\n",
             expect![[
-                r#"config.toml:3:1: key `completion.debounce`: unknown field `debounce`, expected one of `budget_tokens`, `buffer_tokens`, `debounce_ms`, `max_tokens`, `completion_item_fallback`"#
+                r#"config.toml:3:1: key `completion.debounce`: unknown field `debounce`, expected one of `budget_tokens`, `buffer_tokens`, `suffix_tokens`, `debounce_ms`, `max_tokens`, `completion_item_fallback`"#
             ]],
         );
     }

@@ -172,6 +172,37 @@ fn warm_request_decodes_only_the_new_tokens() {
 }
 
 #[test]
+fn a_context_file_dropped_from_the_prompt_moves_the_cache_back() {
+    let _turn = serial();
+    let Some(engine) = engine() else { return };
+    let file = |name: &str, n: usize| {
+        let mut text = String::new();
+        for i in 0..n {
+            text.push_str(&format!("def {name}_{i}(x):\n    return x * {i}\n\n"));
+        }
+        ContextFile {
+            path: format!("demo/{name}.py"),
+            text,
+        }
+    };
+    let (a, b) = (file("alpha", 12), file("beta", 20));
+    let prefix = "from demo.beta import beta_3\n\ndef twice(y):\n    return ";
+    let (_, cold) = run(
+        engine,
+        request(fim(prefix, "\n", vec![a, b.clone()]), 4, Slot::Completion),
+    );
+    let (text, warm) = run(
+        engine,
+        request(fim(prefix, "\n", vec![b]), 4, Slot::Completion),
+    );
+    let (cold, warm) = (cold.unwrap(), warm.unwrap());
+    let decoded = warm.prompt_tokens - warm.reused_tokens;
+    assert!(cold.prompt_tokens > 300, "{cold:?}");
+    assert!(decoded <= 16, "decoded {decoded} tokens again: {warm:?}");
+    assert!(!text.trim().is_empty());
+}
+
+#[test]
 fn cancellation_stops_within_one_decode_step() {
     let _turn = serial();
     let Some(engine) = engine() else { return };

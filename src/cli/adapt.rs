@@ -57,11 +57,11 @@ pub fn draft_config(root: &Path, files: &[PathBuf]) -> String {
         "# pith project configuration. Precedence: built-in defaults < ~/.config/pith/config.toml\n\
          # < this file < editor settings. Uncomment what you want to change.\n\n\
          [model]\n# path = \"~/.cache/pith/models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf\"\n\
-         # threads = 4\n# context = 4096\n# lora = [{ path = \"adapter.gguf\", scale = 1.0 }]\n\n\
+         # threads = 4\n# context = 4096\n# cache_reuse = 64\n# lora = [{ path = \"adapter.gguf\", scale = 1.0 }]\n\n\
          # [remote]\n# url = \"http://localhost:8080\"\n# api = \"openai\"   # openai | infill\n\
          # api_key_env = \"PITH_API_KEY\"\n\n\
          [index]\n# exclude = [\"vendor/**\"]\n# max_file_bytes = 1048576\n\n\
-         [completion]\n# budget_tokens = 512\n# buffer_tokens = 1024\n# debounce_ms = 150\n# max_tokens = 64\n\n\
+         [completion]\n# budget_tokens = 512\n# buffer_tokens = 1024\n# suffix_tokens = 64\n# debounce_ms = 150\n# max_tokens = 64\n\n\
          [hover]\n# explain = true\n# timeout_ms = 1500\n\n\
          [prompt]\n# system = \"You are a coding assistant ...\"\n\
          # style = [\"Prefer small pure functions\"]\n\

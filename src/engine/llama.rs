@@ -32,6 +32,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::format::{self, FimLayout, Piece};
+use super::kv_reuse;
 use super::{
     Engine, EngineError, EngineSettings, EngineStatus, Event, Prompt, Request, RequestStats, Slot,
     gguf,
@@ -472,6 +473,19 @@ fn seq_of(slot: Slot) -> usize {
     }
 }
 
+/// Whether llama.cpp can shift this model's KV cache: plain RoPE architectures. llama.cpp
+/// aborts the process on a shift it cannot do (M-RoPE, some per-layer RoPE models), so
+/// anything not known to be safe is left alone.
+fn can_shift_cache(model: &LlamaModel) -> bool {
+    const PLAIN_ROPE: &[&str] = &[
+        "llama", "qwen2", "qwen3", "qwen2moe", "qwen3moe", "starcoder2", "gemma", "gemma2",
+        "gemma3", "phi3", "granite", "mistral3", "deepseek2", "stablelm",
+    ];
+    model
+        .meta_val_str("general.architecture")
+        .is_ok_and(|arch| PLAIN_ROPE.contains(&arch.as_str()))
+}
+
 /// State owned by the model thread.
 struct Worker<'m> {
     model: &'m LlamaModel,
@@ -482,6 +496,8 @@ struct Worker<'m> {
     slot_size: usize,
     /// Tokens currently in each sequence's KV cache.
     cached: [Vec<LlamaToken>; SLOTS],
+    /// Shortest cached run moved instead of decoded again (0: off); see [`kv_reuse`].
+    move_min_run: usize,
     stop_tokens: Vec<LlamaToken>,
     shared: Arc<Shared>,
 }
@@ -545,6 +561,11 @@ impl<'m> Worker<'m> {
             n_batch: n_batch as usize,
             slot_size: slot_size as usize,
             cached: Default::default(),
+            move_min_run: if can_shift_cache(model) {
+                settings.cache_reuse
+            } else {
+                0
+            },
             stop_tokens,
             shared,
         })
@@ -610,39 +631,63 @@ impl<'m> Worker<'m> {
     }
 
     /// Makes the slot's KV cache hold exactly `tokens`, decoding only what is not already
-    /// there. Returns (reused, decoded), or `None` when cancelled.
+    /// there (see [`kv_reuse`]). Returns (reused, decoded), or `None` when cancelled.
     fn prefill(
         &mut self,
         seq: usize,
         tokens: &[LlamaToken],
         request: &Request,
     ) -> Result<Option<(usize, usize)>, EngineError> {
-        let cached = &self.cached[seq];
-        let mut keep = cached
-            .iter()
-            .zip(tokens)
-            .take_while(|(a, b)| a == b)
-            .count();
-        // The last prompt token is always decoded again: its logits start the generation.
-        if keep == tokens.len() {
-            keep -= 1;
-        }
-        let removed = self
-            .ctx
-            .clear_kv_cache_seq(Some(seq as u32), Some(keep as u32), None)
-            .unwrap_or(false);
-        if !removed {
+        let mut plan = kv_reuse::plan(&self.cached[seq], tokens, self.move_min_run);
+        if !self.arrange_cache(seq, &plan) {
             // Partial removal refused (should not happen for plain transformer caches).
             self.ctx
                 .clear_kv_cache_seq(Some(seq as u32), None, None)
                 .map_err(|e| EngineError::Stopped(e.to_string()))?;
-            keep = 0;
+            plan = kv_reuse::ReusePlan::default();
         }
-        self.cached[seq].truncate(keep);
-        let mut position = keep;
-        for chunk in tokens[keep..].chunks(self.n_batch) {
+        let reused = plan.reused();
+        self.cached[seq].clear();
+        self.cached[seq].extend_from_slice(&tokens[..reused]);
+        if !self.decode_span(seq, tokens, reused..tokens.len(), request)? {
+            return Ok(None);
+        }
+        Ok(Some((reused, tokens.len() - reused)))
+    }
+
+    /// Drops what `plan` does not keep from the slot's cache and moves its runs into place.
+    /// False if llama.cpp refused a partial removal.
+    fn arrange_cache(&mut self, seq: usize, plan: &kv_reuse::ReusePlan) -> bool {
+        let seq_id = seq as i32;
+        for run in &plan.moves {
+            let (from, to, len) = (run.from as u32, run.to as u32, run.len as u32);
+            let moved = self.ctx.kv_cache_seq_rm(seq_id, Some(to), Some(from)).is_ok()
+                && self
+                    .ctx
+                    .kv_cache_seq_add(seq_id, Some(from), Some(from + len), to as i32 - from as i32)
+                    .is_ok();
+            if !moved {
+                return false;
+            }
+        }
+        self.ctx
+            .kv_cache_seq_rm(seq_id, Some(plan.reused() as u32), None)
+            .is_ok()
+    }
+
+    /// Decodes `tokens[span]` at their own positions, with logits for the prompt's last token
+    /// only. False when cancelled.
+    fn decode_span(
+        &mut self,
+        seq: usize,
+        tokens: &[LlamaToken],
+        span: std::ops::Range<usize>,
+        request: &Request,
+    ) -> Result<bool, EngineError> {
+        let mut position = span.start;
+        for chunk in tokens[span].chunks(self.n_batch) {
             if request.cancel.is_cancelled() {
-                return Ok(None);
+                return Ok(false);
             }
             self.batch.clear();
             for (i, token) in chunk.iter().enumerate() {
@@ -657,7 +702,7 @@ impl<'m> Worker<'m> {
             self.cached[seq].extend_from_slice(chunk);
             position += chunk.len();
         }
-        Ok(Some((keep, tokens.len() - keep)))
+        Ok(true)
     }
 
     fn generate(

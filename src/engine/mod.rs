@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 pub mod format;
 pub mod gguf;
+pub mod kv_reuse;
 pub mod llama;
 pub mod model;
 pub mod remote;
@@ -235,6 +236,10 @@ pub struct EngineSettings {
     pub batch_size: u32,
     pub gpu_layers: u32,
     pub flash_attention: bool,
+    /// Cached runs of at least this many tokens are moved back instead of decoded again when
+    /// text disappears from the middle of a prompt (llama-server's `--cache-reuse`); 0 turns it
+    /// off. Used only for models whose KV cache llama.cpp can shift.
+    pub cache_reuse: usize,
     pub lora: Vec<LoraSettings>,
     pub remote: Option<RemoteSettings>,
 }
@@ -248,6 +253,7 @@ impl Default for EngineSettings {
             batch_size: 512,
             gpu_layers: 0,
             flash_attention: false,
+            cache_reuse: 64,
             lora: Vec::new(),
             remote: None,
         }

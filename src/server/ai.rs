@@ -20,6 +20,9 @@ use crate::memory::MemoryStore;
 /// Work that takes longer than this shows `$/progress`.
 const PROGRESS_AFTER: Duration = Duration::from_millis(300);
 
+/// Hover explanations generated at once, at most (see [`Ai::start_explaining`]).
+pub const MAX_EXPLAINING: usize = 2;
+
 /// The AI state of a session. Cheap to reach from every handler (`Session::ai`).
 #[derive(Default)]
 pub struct Ai {
@@ -36,8 +39,8 @@ pub struct Ai {
     memory_opened: AtomicBool,
     /// Explanations by symbol content key (the persistent copy is in `memory`).
     explanations: DashMap<String, String>,
-    /// Keys whose explanation is being generated.
-    explaining: DashMap<String, ()>,
+    /// Explanations being generated, oldest first.
+    explaining: Mutex<Vec<(String, CancellationToken)>>,
     /// The live inline completion of each document (by URI), cancelled by the next one.
     completions: DashMap<String, (u64, CancellationToken)>,
     completion_counter: AtomicU64,
@@ -223,12 +226,27 @@ impl Ai {
     }
 
     /// Marks `key` as being explained; false if it already is.
-    pub fn start_explaining(&self, key: &str) -> bool {
-        self.explaining.insert(key.to_string(), ()).is_none()
+    /// A cancellation token for a new explanation of `key`, or `None` when one is already
+    /// being generated. Hovering across many symbols must not queue minutes of model time:
+    /// beyond [`MAX_EXPLAINING`] the oldest is cancelled (the newest hover is what the user
+    /// looks at).
+    pub fn start_explaining(&self, key: &str) -> Option<CancellationToken> {
+        let mut explaining = self.explaining.lock().unwrap_or_else(|e| e.into_inner());
+        if explaining.iter().any(|(k, _)| k == key) {
+            return None;
+        }
+        let token = CancellationToken::new();
+        explaining.push((key.to_string(), token.clone()));
+        if explaining.len() > MAX_EXPLAINING {
+            let (_, oldest) = explaining.remove(0);
+            oldest.cancel();
+        }
+        Some(token)
     }
 
     pub fn done_explaining(&self, key: &str) {
-        self.explaining.remove(key);
+        let mut explaining = self.explaining.lock().unwrap_or_else(|e| e.into_inner());
+        explaining.retain(|(k, _)| k != key);
     }
 
     /// A new token for the inline completion of `document` (and its number); the previous
@@ -385,4 +403,23 @@ pub fn add_capabilities(capabilities: &mut lsp::ServerCapabilities, completion_f
             .collect(),
         work_done_progress_options: Default::default(),
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explanations_are_deduplicated_and_the_oldest_beyond_the_cap_is_cancelled() {
+        let ai = Ai::default();
+        let first = ai.start_explaining("a").expect("a starts");
+        assert!(ai.start_explaining("a").is_none(), "a is already running");
+        let second = ai.start_explaining("b").expect("b starts");
+        let third = ai.start_explaining("c").expect("c starts");
+        assert!(first.is_cancelled(), "the oldest gives way");
+        assert!(!second.is_cancelled() && !third.is_cancelled());
+        ai.done_explaining("b");
+        assert!(ai.start_explaining("b").is_some(), "b may start again");
+        assert!(!third.is_cancelled(), "one slot was free");
+    }
 }

@@ -1,7 +1,8 @@
 //! The model's explanation under a hover (`assist::explain`): from the cache when the symbol's
 //! code has been explained before, else generated while the hover waits up to
 //! `hover.timeout_ms`; past that the hover returns without it and generation goes on in the
-//! background into the cache, so the next hover shows it.
+//! background into the cache, so the next hover shows it. At most `ai::MAX_EXPLAINING` run at
+//! once: hovering across a file cancels the oldest rather than queueing minutes of model time.
 
 use std::time::Duration;
 
@@ -24,10 +25,9 @@ pub fn hover_explanation(session: &Session, target: &SymbolRef) -> Option<String
     }
     let runtime = tokio::runtime::Handle::try_current().ok()?;
     let (done_tx, done_rx) = std::sync::mpsc::channel();
-    if session.ai.start_explaining(&key) {
+    if let Some(cancel) = session.ai.start_explaining(&key) {
         let ai = session.ai.clone();
         let index = session.index.clone();
-        let cancel = tokio_util::sync::CancellationToken::new();
         let target = target.clone();
         let key = key.clone();
         runtime.spawn(async move {
