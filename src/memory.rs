@@ -434,6 +434,40 @@ impl MemoryStore {
         Ok(marked)
     }
 
+    /// Marks stale the memories about `file` whose code is gone from it: none of their content
+    /// hashes is among `present` (the hashes of the file's code as it is now). Memories with no
+    /// hashes are left alone. Returns how many were marked.
+    pub fn mark_stale_in_file(
+        &self,
+        file: &str,
+        present: &std::collections::HashSet<String>,
+    ) -> Result<usize, MemoryError> {
+        let result = (|| {
+            let ids: Vec<i64> = self
+                .connection
+                .prepare_cached(
+                    "SELECT DISTINCT memory_id FROM memory_keys WHERE kind = 'file' AND key = ?1",
+                )?
+                .query_map([file], |row| row.get(0))?
+                .collect::<Result<_, _>>()?;
+            let mut gone = Vec::new();
+            for memory in self.load(&ids)? {
+                if !memory.stale
+                    && !memory.code_hashes.is_empty()
+                    && !memory.code_hashes.iter().any(|h| present.contains(h))
+                {
+                    gone.push(memory.id);
+                }
+            }
+            for id in &gone {
+                self.connection
+                    .execute("UPDATE memories SET stale = 1 WHERE id = ?1", [id])?;
+            }
+            Ok(gone.len())
+        })();
+        result.map_err(|e| self.sqlite_error(e))
+    }
+
     /// Deletes one memory; false if there was none with this id.
     pub fn delete(&mut self, id: i64) -> Result<bool, MemoryError> {
         let result = (|| {
@@ -642,5 +676,31 @@ mod tests {
         // A path under a regular file can never be created.
         let error = MemoryStore::open_at(&blocker.join("sub").join("m.sqlite")).unwrap_err();
         assert!(error.to_string().contains("memory directory"), "{error}");
+    }
+
+    #[test]
+    fn memories_whose_code_is_gone_from_their_file_become_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = MemoryStore::open_at(&dir.path().join("m.sqlite")).unwrap();
+        let about = |code: &str| NewMemory {
+            kind: Some(MemoryKind::CodeAction),
+            question: format!("docstring for {code}"),
+            answer: "done".into(),
+            files: vec!["app/a.py".into()],
+            symbols: vec![],
+            code_hashes: vec![content_hash(code)],
+        };
+        let kept = store.remember(&about("def f(): pass")).unwrap();
+        let changed = store.remember(&about("def g(): pass")).unwrap();
+        let present = std::collections::HashSet::from([content_hash("def f(): pass")]);
+        assert_eq!(store.mark_stale_in_file("app/a.py", &present).unwrap(), 1);
+        assert_eq!(store.mark_stale_in_file("app/a.py", &present).unwrap(), 0);
+        let stale: Vec<(i64, bool)> = store
+            .list(10)
+            .unwrap()
+            .iter()
+            .map(|m| (m.id, m.stale))
+            .collect();
+        assert!(stale.contains(&(kept, false)) && stale.contains(&(changed, true)));
     }
 }

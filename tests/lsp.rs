@@ -790,3 +790,71 @@ fn ignore_walk(root: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn accepted_completions_are_remembered_and_go_stale_when_their_code_changes() {
+    let fixture = Fixture::new();
+    let cache = fixture.path(".cache");
+    let mut client = LspClient::spawn_with(
+        &[],
+        &[
+            ("XDG_CACHE_HOME", cache.to_str().unwrap()),
+            ("XDG_CONFIG_HOME", cache.to_str().unwrap()),
+            ("PITH_MODEL", "/nonexistent/pith-test-model.gguf"),
+        ],
+    );
+    let result = client.initialize(Some(&fixture.root()), json!({}));
+    client.wait_for_progress_end(SCAN_TIMEOUT);
+    let commands = result["capabilities"]["executeCommandProvider"]["commands"].to_string();
+    assert!(commands.contains("pith.completion.accepted"), "{commands}");
+    let uri = fixture.uri("scratch.py");
+    let text = "def total(items):\n    return sum(items)\n";
+    fixture.write("scratch.py", text);
+    client.did_open(&uri, "python", 1, text);
+    client.request(
+        "workspace/executeCommand",
+        json!({"command": "pith.completion.accepted",
+               "arguments": [uri, {"line": 1, "character": 4}, "return sum(items)"]}),
+    );
+    let list = |client: &mut LspClient| {
+        client.request(
+            "workspace/executeCommand",
+            json!({"command": "pith.memory.list", "arguments": []}),
+        )["memories"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    let memories = list(&mut client);
+    assert_eq!(memories.len(), 1, "{memories:?}");
+    assert_eq!(memories[0]["kind"], "completion");
+    assert_eq!(memories[0]["symbols"], json!(["total"]));
+    assert_eq!(memories[0]["files"], json!(["scratch.py"]));
+    assert_eq!(memories[0]["stale"], false);
+
+    // Saving other code leaves it alone; saving a changed `total` marks it stale.
+    client.notify(
+        "textDocument/didSave",
+        json!({"textDocument": {"uri": uri}}),
+    );
+    assert_eq!(list(&mut client)[0]["stale"], false);
+    let changed = "def total(items):\n    return sum(items) * 2\n";
+    client.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": uri, "version": 2},
+               "contentChanges": [{"text": changed}]}),
+    );
+    fixture.write("scratch.py", changed);
+    client.notify(
+        "textDocument/didSave",
+        json!({"textDocument": {"uri": uri}}),
+    );
+    assert_eq!(list(&mut client)[0]["stale"], true);
+
+    let bad = client.send_request(
+        "workspace/executeCommand",
+        json!({"command": "pith.completion.accepted", "arguments": [uri]}),
+    );
+    let response = client.response(bad, Duration::from_secs(10));
+    assert_eq!(response["error"]["code"], -32602, "{response}");
+}

@@ -400,9 +400,7 @@ impl CompletionSettings {
     /// half) of the buffer budget, the prefix the rest.
     pub fn from_config(config: &Config) -> Self {
         let completion = &config.completion;
-        let suffix_tokens = completion
-            .suffix_tokens
-            .min(completion.buffer_tokens / 2);
+        let suffix_tokens = completion.suffix_tokens.min(completion.buffer_tokens / 2);
         Self {
             budget_tokens: completion.budget_tokens,
             max_tokens: completion.max_tokens.max(1),

@@ -478,8 +478,20 @@ fn seq_of(slot: Slot) -> usize {
 /// anything not known to be safe is left alone.
 fn can_shift_cache(model: &LlamaModel) -> bool {
     const PLAIN_ROPE: &[&str] = &[
-        "llama", "qwen2", "qwen3", "qwen2moe", "qwen3moe", "starcoder2", "gemma", "gemma2",
-        "gemma3", "phi3", "granite", "mistral3", "deepseek2", "stablelm",
+        "llama",
+        "qwen2",
+        "qwen3",
+        "qwen2moe",
+        "qwen3moe",
+        "starcoder2",
+        "gemma",
+        "gemma2",
+        "gemma3",
+        "phi3",
+        "granite",
+        "mistral3",
+        "deepseek2",
+        "stablelm",
     ];
     model
         .meta_val_str("general.architecture")
@@ -661,10 +673,18 @@ impl<'m> Worker<'m> {
         let seq_id = seq as i32;
         for run in &plan.moves {
             let (from, to, len) = (run.from as u32, run.to as u32, run.len as u32);
-            let moved = self.ctx.kv_cache_seq_rm(seq_id, Some(to), Some(from)).is_ok()
+            let moved = self
+                .ctx
+                .kv_cache_seq_rm(seq_id, Some(to), Some(from))
+                .is_ok()
                 && self
                     .ctx
-                    .kv_cache_seq_add(seq_id, Some(from), Some(from + len), to as i32 - from as i32)
+                    .kv_cache_seq_add(
+                        seq_id,
+                        Some(from),
+                        Some(from + len),
+                        to as i32 - from as i32,
+                    )
                     .is_ok();
             if !moved {
                 return false;

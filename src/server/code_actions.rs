@@ -163,6 +163,7 @@ pub async fn resolve(
             message: format!("pith: {error}").into(),
             data: None,
         })?;
+    super::memories::remember_action(session, &action.title, &snapshot.path, start, &outcome);
     if let Some(message) = &outcome.message {
         let title = format!("{} — {}", action.title, snapshot.path.display());
         show_markdown(session, client, &title, message).await;

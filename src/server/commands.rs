@@ -12,12 +12,13 @@ use crate::assist::actions::{self, ActionInput, ActionKind};
 use crate::assist::ask::{self, AskRequest, AskSettings};
 use crate::memory::{MemoryKind, NewMemory};
 
-pub const COMMANDS: [&str; 5] = [
+pub const COMMANDS: [&str; 6] = [
     "pith.ask",
     "pith.explain",
     "pith.status",
     "pith.memory.list",
     "pith.memory.clear",
+    super::memories::COMPLETION_ACCEPTED,
 ];
 
 fn invalid(message: impl Into<String>) -> Error {
@@ -82,6 +83,24 @@ pub async fn execute(
                 .map_err(|e| failed(format!("pith: memory: {e}")))?
                 .unwrap_or(0);
             Ok(Some(json!({ "cleared": cleared })))
+        }
+        super::memories::COMPLETION_ACCEPTED => {
+            let usage = || invalid("pith.completion.accepted takes [uri, position, text]");
+            let uri: Uri = arguments
+                .first()
+                .and_then(|v| serde_json::from_value(v.clone()).ok())
+                .ok_or_else(usage)?;
+            let position: lsp::Position = arguments
+                .get(1)
+                .and_then(|v| serde_json::from_value(v.clone()).ok())
+                .ok_or_else(usage)?;
+            let text = arguments.get(2).and_then(Value::as_str).ok_or_else(usage)?;
+            let snapshot = session
+                .snapshot(&uri)
+                .ok_or_else(|| invalid("pith.completion.accepted: unknown document"))?;
+            let offset = session.offset(&snapshot, position);
+            super::memories::remember_completion(session, &snapshot.path, offset, text);
+            Ok(None)
         }
         other => Err(invalid(format!("pith: unknown command {other}"))),
     }

@@ -79,10 +79,18 @@ pub async fn inline_completion(
     let uri = position.text_document.uri;
     let items = match complete_at(session, client, &uri, position.position).await {
         Some((completion, at)) => vec![lsp::InlineCompletionItem {
+            command: Some(lsp::Command {
+                title: "pith: remember this completion".into(),
+                command: super::memories::COMPLETION_ACCEPTED.into(),
+                arguments: Some(vec![
+                    serde_json::json!(uri.as_str()),
+                    serde_json::json!(at),
+                    serde_json::json!(completion.text),
+                ]),
+            }),
             insert_text: completion.text,
             filter_text: None,
             range: Some(lsp::Range::new(at, at)),
-            command: None,
             insert_text_format: Some(lsp::InsertTextFormat::PLAIN_TEXT),
         }],
         None => Vec::new(),

@@ -21,6 +21,7 @@ mod definition;
 mod documents;
 mod explain;
 mod hover;
+mod memories;
 mod progress;
 mod session;
 mod symbols;
@@ -427,7 +428,12 @@ impl LanguageServer for Backend {
             .to_file_path()
             .map(|p| p.into_owned())
         {
-            let _ = run_blocking("didSave", move |_| session.index_from_disk(&path)).await;
+            let _ = run_blocking("didSave", move |_| {
+                session.index_stale_buffers();
+                session.index_from_disk(&path);
+                memories::mark_changed_code_stale(&session, &path);
+            })
+            .await;
         }
     }
 
@@ -467,6 +473,7 @@ impl LanguageServer for Backend {
                 } else {
                     session.index_from_disk(&path);
                 }
+                memories::mark_changed_code_stale(&session, &path);
             }
         })
         .await;
