@@ -5,10 +5,10 @@
 //! each top-level item) records the first use of each name inside it. That is what retrieval and "who uses
 //! this" need, at a fraction of the memory of every occurrence.
 
-use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 
+use rustc_hash::{FxHashMap, FxHashSet};
 use sha2::{Digest, Sha256};
 use tree_sitter::{Node, QueryCursor, StreamingIterator, Tree};
 
@@ -601,7 +601,7 @@ fn push_use_path(path: &str, alias: Option<String>, line: u32, out: &mut Vec<Imp
 struct Found<'t> {
     definitions: Vec<(Node<'t>, Node<'t>, SymbolKind)>,
     reference_nodes: Vec<Node<'t>>,
-    not_references: HashSet<usize>,
+    not_references: FxHashSet<usize>,
     imports: Vec<Import>,
     import_ranges: Vec<std::ops::Range<usize>>,
 }
@@ -702,13 +702,15 @@ fn collect_references(
     symbols: &[Symbol],
     units: &[std::ops::Range<usize>],
     mut nodes: Vec<Node>,
-    not_references: &HashSet<usize>,
+    not_references: &FxHashSet<usize>,
     import_ranges: &[std::ops::Range<usize>],
 ) -> Vec<Reference> {
     nodes.sort_by_key(|node| node.start_byte());
     nodes.dedup_by_key(|node| node.start_byte());
     // Scope of a use: its innermost definition, else the top-level item it is in.
-    let mut seen: HashSet<(Result<usize, usize>, &str)> = HashSet::new();
+    let mut seen: FxHashSet<(Result<usize, usize>, &str)> = FxHashSet::default();
+    // One allocation per distinct name in the file, shared by its references.
+    let mut names: FxHashMap<&str, std::sync::Arc<str>> = FxHashMap::default();
     let mut references = Vec::new();
     let mut next_symbol = 0;
     let mut open: Vec<usize> = Vec::new();
@@ -748,9 +750,13 @@ fn collect_references(
         if name.is_empty() || lang.receiver_names().contains(&name) || !seen.insert((scope, name)) {
             continue;
         }
+        let name = names.entry(name).or_insert_with(|| name.into()).clone();
+        let position = node.start_position();
         references.push(Reference {
-            name: name.to_string(),
-            span: span_of(node),
+            name,
+            start_byte: start,
+            line: position.row as u32,
+            col: position.column as u32,
         });
     }
     references

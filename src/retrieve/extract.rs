@@ -220,9 +220,12 @@ impl<'s> Extractor<'s> {
     fn reference(&mut self, node: Node<'_>) {
         let name = self.text(node);
         if !name.is_empty() {
+            let start = node.start_position();
             self.references.push(Reference {
-                name: name.to_string(),
-                span: span_of(node),
+                name: name.into(),
+                start_byte: node.start_byte(),
+                line: start.row as u32,
+                col: start.column as u32,
             });
         }
     }

@@ -306,10 +306,10 @@ pub fn candidates(
 
     let mut uses: HashMap<&str, NameUse> = HashMap::new();
     for reference in &buffer.references {
-        if import_lines.contains(&reference.span.start_line) {
+        if import_lines.contains(&reference.line) {
             continue;
         }
-        let at = reference.span.start_byte;
+        let at = reference.start_byte;
         let weight = if focus.function.0 <= at && at < focus.function.1 {
             FUNCTION_WEIGHT
         } else if focus.container.is_some_and(|(s, e)| s <= at && at < e) {
@@ -317,14 +317,14 @@ pub fn candidates(
         } else {
             FILE_WEIGHT
         };
-        let entry = uses.entry(reference.name.as_str()).or_default();
+        let entry = uses.entry(&*reference.name).or_default();
         entry.best = entry.best.max(weight);
         entry.count += 1;
         if weight >= FUNCTION_WEIGHT
             && binds_locally(
                 text,
                 at,
-                reference.span.end_byte,
+                reference.end_byte(),
                 buffer.lang,
                 focus.header_end.map(|e| (focus.function.0, e)),
             )

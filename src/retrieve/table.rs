@@ -111,8 +111,13 @@ impl SymbolTable {
             }
             let mut seen = HashSet::new();
             for reference in &file.references {
-                if seen.insert(reference.name.as_str()) {
-                    *table.doc_freq.entry(reference.name.clone()).or_default() += 1;
+                if seen.insert(&*reference.name) {
+                    match table.doc_freq.get_mut(&*reference.name) {
+                        Some(count) => *count += 1,
+                        None => {
+                            table.doc_freq.insert(reference.name.to_string(), 1);
+                        }
+                    }
                 }
             }
         }
