@@ -122,8 +122,8 @@ pub fn explain_prompt(
         cursor: span.start_byte,
         selection: None,
         symbol: Some(SymbolInfo {
-            name: symbol.name.clone(),
-            signature: symbol.signature.clone(),
+            name: symbol.name.to_string(),
+            signature: symbol.signature.to_string(),
             range: span.start_byte..span.end_byte,
         }),
         question: None,

@@ -98,13 +98,13 @@ impl SymbolTable {
                 }
                 table
                     .by_name
-                    .entry(symbol.name.clone())
+                    .entry(symbol.name.to_string())
                     .or_default()
                     .push((number, index));
                 if let Some(container) = &symbol.container {
                     table
                         .by_container
-                        .entry(container.clone())
+                        .entry(container.to_string())
                         .or_default()
                         .push((number, index));
                 }
@@ -301,7 +301,7 @@ impl SymbolTable {
             .iter()
             .enumerate()
             .filter(|(_, s)| {
-                s.parent.is_none() && s.name == name && !matches!(s.kind, SymbolKind::Impl)
+                s.parent.is_none() && *s.name == *name && !matches!(s.kind, SymbolKind::Impl)
             })
             .map(|(i, _)| (file, i))
             .collect();
