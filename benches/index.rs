@@ -1,5 +1,6 @@
 //! Criterion benches of the index: a one-character edit + incremental reparse + re-analyze in
-//! a 2,000-line file, and fuzzy symbol search over the CPython standard library.
+//! a 2,000-line file (an edit that breaks the syntax, and one inside a name), and fuzzy symbol
+//! search over the CPython standard library.
 //!
 //! Besides criterion's means, each bench prints the p95 of plain timed runs, since the targets
 //! (edit ≤ 1 ms, search ≤ 10 ms) are about the tail.
@@ -39,7 +40,24 @@ fn percentile(mut samples: Vec<Duration>, percent: usize) -> Duration {
     samples[(samples.len() * percent / 100).min(samples.len() - 1)]
 }
 
+/// The edits measured, at column `character` of the middle line `        return helper(total)`:
+/// before `return` the typed character makes a syntax error (and deleting it repairs it), so
+/// tree-sitter's error recovery is part of each reparse; inside `helper` the file stays valid.
+const EDITS: [(&str, u32); 2] = [
+    ("edit_reparse_reanalyze_2000_lines", 8),
+    ("edit_reparse_reanalyze_2000_lines_in_name", 20),
+];
+
 fn edit_and_reanalyze(c: &mut Criterion) {
+    for (name, character) in EDITS {
+        edit_at(c, name, character);
+    }
+}
+
+/// Typing and deleting one character at `character` of the middle line: the edit applied to
+/// the rope, the incremental reparse, the text handed to analysis, and the re-analysis; what
+/// an open buffer costs per keystroke before the index's map update.
+fn edit_at(c: &mut Criterion, name: &str, character: u32) {
     let text = two_thousand_lines();
     let lines = text.lines().count();
     let path = Path::new("/bench/model.py");
@@ -49,10 +67,11 @@ fn edit_and_reanalyze(c: &mut Criterion) {
     document.mark_analyzed();
     let middle = Position {
         line: (lines / 2) as u32,
-        character: 8,
+        character,
     };
     let mut insert = true;
     let mut full_analysis = false;
+    // Per step: (whole step, reparse alone, analysis alone).
     let mut step = |document: &mut Document, full_analysis: bool| {
         // Alternate typing and deleting one character so the file stays the same size.
         let change = if insert {
@@ -71,9 +90,11 @@ fn edit_and_reanalyze(c: &mut Criterion) {
             }
         };
         insert = !insert;
+        let started = Instant::now();
         document
             .apply_changes(&[change], PositionEncoding::Utf16)
             .expect("valid edit");
+        let reparsed = started.elapsed();
         let text = document.text();
         let tree = document.tree().expect("python tree");
         let analysis_started = Instant::now();
@@ -83,29 +104,31 @@ fn edit_and_reanalyze(c: &mut Criterion) {
             }
             _ => lang::analyze(path, Lang::Python, &text, tree),
         };
+        let analysis = analysis_started.elapsed();
         document.mark_analyzed();
-        analysis_started.elapsed()
+        (started.elapsed(), reparsed, analysis)
     };
     for full in [true, false] {
         full_analysis = full;
-        let mut analysis = Vec::new();
-        let samples: Vec<Duration> = (0..400)
-            .map(|_| {
-                let started = Instant::now();
-                analysis.push(step(&mut document, full_analysis));
-                started.elapsed()
-            })
-            .collect();
+        let (mut samples, mut reparse, mut analysis) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..400 {
+            let (all, reparsed, analyzed) = step(&mut document, full_analysis);
+            samples.push(all);
+            reparse.push(reparsed);
+            analysis.push(analyzed);
+        }
         eprintln!(
-            "edit + reparse + {} analysis, {lines} lines: p50 {:?} p95 {:?} (analysis alone: p50 {:?} p95 {:?})",
+            "{name}: edit + reparse + {} analysis, {lines} lines: p50 {:?} p95 {:?} (edit + reparse alone: p50 {:?} p95 {:?}; analysis alone: p50 {:?} p95 {:?})",
             if full { "full" } else { "incremental" },
             percentile(samples.clone(), 50),
             p95(samples),
+            percentile(reparse.clone(), 50),
+            p95(reparse),
             percentile(analysis.clone(), 50),
             p95(analysis)
         );
     }
-    c.bench_function("edit_reparse_reanalyze_2000_lines", |b| {
+    c.bench_function(name, |b| {
         b.iter(|| std::hint::black_box(step(&mut document, full_analysis)))
     });
 }

@@ -205,7 +205,7 @@ async fn hover_explanation_of_a_symbol_is_keyed_by_its_code() {
         .unwrap();
     let offset = PRICING.find("amount * (1 +").unwrap();
     let target = explain::symbol_at(&file, offset).unwrap();
-    assert_eq!(target.symbol().name, "apply_tax");
+    assert_eq!(&*target.symbol().name, "apply_tax");
     let usages = explain::usages(&fixture.index, &target, 8);
     assert!(
         usages.iter().any(|u| u.starts_with("shop/cart.py:")),

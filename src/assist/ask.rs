@@ -324,7 +324,7 @@ pub fn render_context(
             let max = (settings.context_tokens / 3).max(64);
             super::head_lines(code, max, count_tokens)
         } else {
-            let mut s = symbol.signature.clone();
+            let mut s = symbol.signature.to_string();
             if let Some(doc) = symbol.doc.as_deref().and_then(|d| d.lines().next()) {
                 s.push_str(&format!("\n    # {}", doc.trim()));
             }

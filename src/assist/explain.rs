@@ -70,23 +70,23 @@ pub fn usages(index: &WorkspaceIndex, target: &SymbolRef, limit: usize) -> Vec<S
     let mut files = index.files();
     files.sort_by(|a, b| a.path.cmp(&b.path));
     for file in &files {
-        for reference in file.references.iter().filter(|r| r.name == symbol.name) {
+        for reference in file.references.iter().filter(|r| *r.name == *symbol.name) {
             let inside_itself = file.path == target.file.path
-                && symbol.span.start_byte <= reference.span.start_byte
-                && reference.span.end_byte <= symbol.span.end_byte;
+                && symbol.span.start_byte <= reference.start_byte
+                && reference.end_byte() <= symbol.span.end_byte;
             if inside_itself {
                 continue;
             }
             let line = file
                 .text
                 .lines()
-                .nth(reference.span.start_line as usize)
+                .nth(reference.line as usize)
                 .unwrap_or("")
                 .trim();
             out.push(format!(
                 "{}:{}: {}",
                 relative_path(index, &file.path),
-                reference.span.start_line + 1,
+                reference.line + 1,
                 line
             ));
             if out.len() >= limit {
@@ -122,8 +122,8 @@ pub fn explain_prompt(
         cursor: span.start_byte,
         selection: None,
         symbol: Some(SymbolInfo {
-            name: symbol.name.clone(),
-            signature: symbol.signature.clone(),
+            name: symbol.name.to_string(),
+            signature: symbol.signature.to_string(),
             range: span.start_byte..span.end_byte,
         }),
         question: None,

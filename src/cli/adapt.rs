@@ -101,8 +101,8 @@ fn symbol_at(path: &Path, text: &str, cursor: usize) -> Option<SymbolInfo> {
         })
         .min_by_key(|s| s.span.end_byte - s.span.start_byte)
         .map(|s| SymbolInfo {
-            name: s.name.clone(),
-            signature: s.signature.clone(),
+            name: s.name.to_string(),
+            signature: s.signature.to_string(),
             range: s.span.start_byte..s.span.end_byte,
         })
 }

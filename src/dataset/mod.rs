@@ -118,7 +118,7 @@ pub fn collect(
                 instruction: format!(
                     "Write a {language} function that does the following: {summary_line}"
                 ),
-                input: symbol.signature.clone(),
+                input: symbol.signature.to_string(),
                 output: code.clone(),
             });
             summary.docstrings += 1;
@@ -295,7 +295,7 @@ mod tests {
                 ..Span::default()
             },
             name_span: Span::default(),
-            signature: text[start..].lines().next().unwrap().to_string(),
+            signature: text[start..].lines().next().unwrap().into(),
             doc: doc.map(Into::into),
             parent: None,
         }

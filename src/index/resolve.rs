@@ -97,7 +97,7 @@ impl WorkspaceIndex {
         visited: &mut HashSet<(PathBuf, String)>,
     ) -> Vec<SymbolRef> {
         let own: Vec<SymbolRef> = members(file, scope)
-            .filter(|&index| file.symbols[index].name == name)
+            .filter(|&index| *file.symbols[index].name == *name)
             .map(|index| SymbolRef {
                 file: file.clone(),
                 index,
@@ -215,7 +215,7 @@ impl WorkspaceIndex {
             // Innermost scope first: definitions whose parent encloses the offset.
             let mut best: Option<(usize, Vec<usize>)> = None;
             for (index, symbol) in file.symbols.iter().enumerate() {
-                if symbol.name != name || symbol.kind == SymbolKind::Impl {
+                if *symbol.name != *name || symbol.kind == SymbolKind::Impl {
                     continue;
                 }
                 let depth = match symbol.parent {
@@ -301,7 +301,7 @@ impl WorkspaceIndex {
             .symbols
             .iter()
             .enumerate()
-            .filter(|(_, symbol)| symbol.parent == Some(type_index) && symbol.name == name)
+            .filter(|(_, symbol)| symbol.parent == Some(type_index) && *symbol.name == *name)
             .map(|(index, _)| SymbolRef {
                 file: file.clone(),
                 index,
@@ -312,7 +312,7 @@ impl WorkspaceIndex {
         }
         self.definitions(name)
             .into_iter()
-            .filter(|r| r.symbol().container.as_deref() == Some(type_symbol.name.as_str()))
+            .filter(|r| r.symbol().container.as_deref() == Some(&*type_symbol.name))
             .collect()
     }
 
@@ -480,7 +480,7 @@ impl WorkspaceIndex {
             .iter()
             .any(|symbol| {
                 symbol.kind == SymbolKind::Module
-                    && symbol.name == name
+                    && *symbol.name == *name
                     && indexed
                         .text
                         .get(symbol.span.start_byte..symbol.span.end_byte)
@@ -587,7 +587,7 @@ fn inline_module_scope(file: &FileIndex, module: &str) -> Option<usize> {
     let last = module.rsplit("::").next()?;
     file.symbols.iter().position(|symbol| {
         symbol.kind == SymbolKind::Module
-            && symbol.name == last
+            && *symbol.name == *last
             && file
                 .text
                 .get(symbol.span.start_byte..symbol.span.end_byte)

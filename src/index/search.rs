@@ -124,7 +124,7 @@ impl WorkspaceIndex {
             for (index, symbol) in file.symbols.iter().enumerate() {
                 if symbol.kind != SymbolKind::Impl {
                     list.push((
-                        Utf32String::from(symbol.name.as_str()),
+                        Utf32String::from(&*symbol.name),
                         SymbolRef {
                             file: file.clone(),
                             index,

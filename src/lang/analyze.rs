@@ -5,10 +5,10 @@
 //! each top-level item) records the first use of each name inside it. That is what retrieval and "who uses
 //! this" need, at a fraction of the memory of every occurrence.
 
-use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 
+use rustc_hash::{FxHashMap, FxHashSet};
 use sha2::{Digest, Sha256};
 use tree_sitter::{Node, QueryCursor, StreamingIterator, Tree};
 
@@ -168,7 +168,8 @@ pub(crate) fn analyze_parts(
     imports.sort_by_key(|import| import.line);
     import_ranges.sort_by_key(|range| (range.start, range.end));
     import_ranges.dedup();
-    let symbols = build_symbols(lang, text, definitions);
+    let mut names = Names::default();
+    let symbols = build_symbols(lang, text, definitions, &mut names);
     for symbol in &symbols {
         not_references.insert(symbol.name_span.start_byte);
     }
@@ -180,6 +181,7 @@ pub(crate) fn analyze_parts(
         reference_nodes,
         &not_references,
         &import_ranges,
+        &mut names,
     );
     Parts {
         symbols,
@@ -214,7 +216,16 @@ pub(crate) fn span_of(node: Node) -> Span {
     }
 }
 
-fn build_symbols(lang: Lang, text: &str, mut found: Vec<(Node, Node, SymbolKind)>) -> Vec<Symbol> {
+/// Names shared within a file: one allocation per distinct name, for its definitions and
+/// references alike.
+type Names<'a> = FxHashMap<&'a str, Arc<str>>;
+
+fn build_symbols<'a>(
+    lang: Lang,
+    text: &'a str,
+    mut found: Vec<(Node, Node, SymbolKind)>,
+    names: &mut Names<'a>,
+) -> Vec<Symbol> {
     // Outer definitions before inner ones that start at the same byte.
     found.sort_by_key(|(node, _, _)| (node.start_byte(), std::cmp::Reverse(node.end_byte())));
     found.dedup_by_key(|(node, _, _)| node.byte_range());
@@ -237,22 +248,27 @@ fn build_symbols(lang: Lang, text: &str, mut found: Vec<(Node, Node, SymbolKind)
             ) => SymbolKind::Method,
             (kind, _) => kind,
         };
-        let name = node_text(name_node, text).to_string();
+        let name_text = node_text(name_node, text);
+        let name = names
+            .entry(name_text)
+            .or_insert_with(|| name_text.into())
+            .clone();
         let (container, qualified_name) = match parent {
             Some(index) => {
                 let parent = &symbols[index];
                 let qualified =
                     format!("{}{}{}", parent.qualified_name, lang.path_separator(), name);
-                (Some(parent.name.clone()), qualified)
+                (Some(parent.name.clone()), qualified.into_boxed_str())
             }
-            None => (None, name.clone()),
+            None => (None, name_text.into()),
         };
         symbols.push(Symbol {
-            signature: signature(lang, node, name_node, text),
+            signature: signature(lang, node, name_node, text).into_boxed_str(),
             doc: match lang {
                 Lang::Python => python_doc(node, text),
                 Lang::Rust => rust_doc(node, text),
-            },
+            }
+            .map(String::into_boxed_str),
             name,
             kind,
             container,
@@ -601,7 +617,7 @@ fn push_use_path(path: &str, alias: Option<String>, line: u32, out: &mut Vec<Imp
 struct Found<'t> {
     definitions: Vec<(Node<'t>, Node<'t>, SymbolKind)>,
     reference_nodes: Vec<Node<'t>>,
-    not_references: HashSet<usize>,
+    not_references: FxHashSet<usize>,
     imports: Vec<Import>,
     import_ranges: Vec<std::ops::Range<usize>>,
 }
@@ -696,19 +712,21 @@ fn walk<'t>(
 }
 
 /// Keeps the first use of each name per innermost enclosing definition (or top-level item).
-fn collect_references(
+#[allow(clippy::too_many_arguments)]
+fn collect_references<'a>(
     lang: Lang,
-    text: &str,
+    text: &'a str,
     symbols: &[Symbol],
     units: &[std::ops::Range<usize>],
     mut nodes: Vec<Node>,
-    not_references: &HashSet<usize>,
+    not_references: &FxHashSet<usize>,
     import_ranges: &[std::ops::Range<usize>],
+    names: &mut Names<'a>,
 ) -> Vec<Reference> {
     nodes.sort_by_key(|node| node.start_byte());
     nodes.dedup_by_key(|node| node.start_byte());
     // Scope of a use: its innermost definition, else the top-level item it is in.
-    let mut seen: HashSet<(Result<usize, usize>, &str)> = HashSet::new();
+    let mut seen: FxHashSet<(Result<usize, usize>, &str)> = FxHashSet::default();
     let mut references = Vec::new();
     let mut next_symbol = 0;
     let mut open: Vec<usize> = Vec::new();
@@ -748,9 +766,13 @@ fn collect_references(
         if name.is_empty() || lang.receiver_names().contains(&name) || !seen.insert((scope, name)) {
             continue;
         }
+        let name = names.entry(name).or_insert_with(|| name.into()).clone();
+        let position = node.start_position();
         references.push(Reference {
-            name: name.to_string(),
-            span: span_of(node),
+            name,
+            start_byte: start,
+            line: position.row as u32,
+            col: position.column as u32,
         });
     }
     references

@@ -375,15 +375,17 @@ fn merge(
         .references
         .iter()
         .filter_map(|reference| {
-            let span = shift_span(reference.span, edits);
+            let span = shift_span(reference.span(), edits);
             (place(&span, regions) == Place::Outside).then(|| Reference {
                 name: reference.name.clone(),
-                span,
+                start_byte: span.start_byte,
+                line: span.start_line,
+                col: span.start_col,
             })
         })
         .collect();
     references.extend(fresh.references);
-    references.sort_by_key(|reference| reference.span.start_byte);
+    references.sort_by_key(|reference| reference.start_byte);
     Some(Parts {
         symbols,
         imports,

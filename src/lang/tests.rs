@@ -21,7 +21,7 @@ fn references(lang: Lang, input: &str) -> Vec<String> {
     analyze(Path::new("/w/f"), lang, input, &tree)
         .references
         .into_iter()
-        .map(|r| format!("{}@{}", r.name, r.span.start_line + 1))
+        .map(|r| format!("{}@{}", r.name, r.line + 1))
         .collect()
 }
 

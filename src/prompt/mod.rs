@@ -531,7 +531,7 @@ pub fn resolve_examples(
             }
         } else if let Some(name) = &example.symbol {
             for file in files {
-                for symbol in file.symbols.iter().filter(|s| &s.name == name) {
+                for symbol in file.symbols.iter().filter(|s| *s.name == **name) {
                     if let Some(code) = file.text.get(symbol.span.start_byte..symbol.span.end_byte)
                     {
                         out.push(ResolvedExample {

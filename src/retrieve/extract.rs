@@ -124,11 +124,11 @@ fn recover_definitions(src: &str, lang: Lang, symbols: &mut Vec<Symbol>) {
         let name_start = offsets[number] + name_col;
         let container = parent.map(|p| symbols[p].name.clone());
         let qualified_name = match &container {
-            Some(c) => format!("{c}.{name}"),
-            None => name.clone(),
+            Some(c) => format!("{c}.{name}").into(),
+            None => name.as_str().into(),
         };
         symbols.push(Symbol {
-            name: name.clone(),
+            name: name.as_str().into(),
             kind,
             container,
             qualified_name,
@@ -148,7 +148,7 @@ fn recover_definitions(src: &str, lang: Lang, symbols: &mut Vec<Symbol>) {
                 end_line: number as u32,
                 end_col: (name_col + name.len()) as u32,
             },
-            signature: line.split_whitespace().collect::<Vec<_>>().join(" "),
+            signature: line.split_whitespace().collect::<Vec<_>>().join(" ").into(),
             doc: None,
             parent,
         });
@@ -220,9 +220,12 @@ impl<'s> Extractor<'s> {
     fn reference(&mut self, node: Node<'_>) {
         let name = self.text(node);
         if !name.is_empty() {
+            let start = node.start_position();
             self.references.push(Reference {
-                name: name.to_string(),
-                span: span_of(node),
+                name: name.into(),
+                start_byte: node.start_byte(),
+                line: start.row as u32,
+                col: start.column as u32,
             });
         }
     }
@@ -304,9 +307,9 @@ impl<'s> Extractor<'s> {
         let qualified_name = match parent {
             Some(p) => {
                 let sep = if self.lang == Lang::Python { "." } else { "::" };
-                format!("{}{sep}{name}", self.symbols[p].qualified_name)
+                format!("{}{sep}{name}", self.symbols[p].qualified_name).into()
             }
-            None => name.clone(),
+            None => name.as_str().into(),
         };
         let signature = self.signature(node);
         let doc = match self.lang {
@@ -314,14 +317,14 @@ impl<'s> Extractor<'s> {
             Lang::Rust => self.rust_doc(node),
         };
         self.symbols.push(Symbol {
-            name,
+            name: name.into(),
             kind,
             container,
             qualified_name,
             span: span_of(node),
             name_span: span_of(name_node),
-            signature,
-            doc,
+            signature: signature.into(),
+            doc: doc.map(String::into_boxed_str),
             parent,
         });
         let is_function = matches!(kind, SymbolKind::Function | SymbolKind::Method);

@@ -288,7 +288,7 @@ pub fn candidates(
         }
     }
 
-    let local_names: HashSet<&str> = buffer.symbols.iter().map(|s| s.name.as_str()).collect();
+    let local_names: HashSet<&str> = buffer.symbols.iter().map(|s| &*s.name).collect();
     let container_names: HashSet<String> = focus
         .container_symbol
         .map(|c| {
@@ -299,17 +299,17 @@ pub fn candidates(
                 .filter(|w| !w.is_empty())
                 .map(str::to_string)
                 .collect();
-            names.remove(&symbol.name);
+            names.remove(&*symbol.name);
             names
         })
         .unwrap_or_default();
 
     let mut uses: HashMap<&str, NameUse> = HashMap::new();
     for reference in &buffer.references {
-        if import_lines.contains(&reference.span.start_line) {
+        if import_lines.contains(&reference.line) {
             continue;
         }
-        let at = reference.span.start_byte;
+        let at = reference.start_byte;
         let weight = if focus.function.0 <= at && at < focus.function.1 {
             FUNCTION_WEIGHT
         } else if focus.container.is_some_and(|(s, e)| s <= at && at < e) {
@@ -317,14 +317,14 @@ pub fn candidates(
         } else {
             FILE_WEIGHT
         };
-        let entry = uses.entry(reference.name.as_str()).or_default();
+        let entry = uses.entry(&*reference.name).or_default();
         entry.best = entry.best.max(weight);
         entry.count += 1;
         if weight >= FUNCTION_WEIGHT
             && binds_locally(
                 text,
                 at,
-                reference.span.end_byte,
+                reference.end_byte(),
                 buffer.lang,
                 focus.header_end.map(|e| (focus.function.0, e)),
             )
@@ -402,7 +402,7 @@ pub fn candidates(
             let in_base = symbol
                 .container
                 .as_ref()
-                .is_some_and(|c| container_names.contains(c));
+                .is_some_and(|c| container_names.contains(&**c));
             if in_base {
                 scores.add(def, base * MEMBER_ROUTE * spec.max(0.3), "self-member");
             } else if globs.contains(&def.0) && symbol.parent.is_none() {
@@ -463,7 +463,7 @@ pub fn candidates(
         let symbol = &table.files[def.0].symbols[def.1];
         let container = match symbol.kind {
             SymbolKind::Class | SymbolKind::Struct | SymbolKind::Enum | SymbolKind::Trait => {
-                Some(symbol.name.as_str())
+                Some(&*symbol.name)
             }
             SymbolKind::Method => symbol.container.as_deref(),
             _ => None,
@@ -514,7 +514,7 @@ mod tests {
             .unwrap_or("");
         let container = focus
             .container_symbol
-            .map(|c| file.symbols[c].name.as_str())
+            .map(|c| &*file.symbols[c].name)
             .unwrap_or("-");
         expect.assert_eq(&format!("{} | {container}", function.trim()));
     }

@@ -205,7 +205,7 @@ mod tests {
         let index = file
             .symbols
             .iter()
-            .position(|s| s.name == name && s.kind != SymbolKind::Impl)
+            .position(|s| *s.name == *name && s.kind != SymbolKind::Impl)
             .expect("symbol");
         let (text, end) = condensed(&file, index);
         let start = file.symbols[index].span.start_line;

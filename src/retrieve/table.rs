@@ -98,21 +98,26 @@ impl SymbolTable {
                 }
                 table
                     .by_name
-                    .entry(symbol.name.clone())
+                    .entry(symbol.name.to_string())
                     .or_default()
                     .push((number, index));
                 if let Some(container) = &symbol.container {
                     table
                         .by_container
-                        .entry(container.clone())
+                        .entry(container.to_string())
                         .or_default()
                         .push((number, index));
                 }
             }
             let mut seen = HashSet::new();
             for reference in &file.references {
-                if seen.insert(reference.name.as_str()) {
-                    *table.doc_freq.entry(reference.name.clone()).or_default() += 1;
+                if seen.insert(&*reference.name) {
+                    match table.doc_freq.get_mut(&*reference.name) {
+                        Some(count) => *count += 1,
+                        None => {
+                            table.doc_freq.insert(reference.name.to_string(), 1);
+                        }
+                    }
                 }
             }
         }
@@ -296,7 +301,7 @@ impl SymbolTable {
             .iter()
             .enumerate()
             .filter(|(_, s)| {
-                s.parent.is_none() && s.name == name && !matches!(s.kind, SymbolKind::Impl)
+                s.parent.is_none() && *s.name == *name && !matches!(s.kind, SymbolKind::Impl)
             })
             .map(|(i, _)| (file, i))
             .collect();

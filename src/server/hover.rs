@@ -31,9 +31,9 @@ pub fn render(session: &Session, target: &SymbolRef) -> String {
     let symbol = target.symbol();
     let file = &target.file;
     let signature = if symbol.signature.is_empty() {
-        &symbol.name
+        &*symbol.name
     } else {
-        &symbol.signature
+        &*symbol.signature
     };
     let mut markdown = format!("```{}\n{}\n```", file.lang.name(), signature);
     if let Some(doc) = symbol

@@ -63,8 +63,8 @@ fn build(
         .collect();
     #[allow(deprecated)]
     lsp::DocumentSymbol {
-        name: symbol.name.clone(),
-        detail: Some(symbol.signature.clone()).filter(|s| !s.is_empty()),
+        name: symbol.name.to_string(),
+        detail: Some(symbol.signature.to_string()).filter(|s| !s.is_empty()),
         kind: lsp_kind(symbol.kind),
         tags: None,
         deprecated: None,
@@ -94,10 +94,10 @@ pub fn workspace_symbols(session: &Session, query: &str) -> Vec<lsp::WorkspaceSy
                 .or_insert_with(|| Document::new(&file.text, None));
             let range = lsp_range(text, &symbol.name_span, session.encoding);
             Some(lsp::WorkspaceSymbol {
-                name: symbol.name.clone(),
+                name: symbol.name.to_string(),
                 kind: lsp_kind(symbol.kind),
                 tags: None,
-                container_name: symbol.container.clone(),
+                container_name: symbol.container.as_deref().map(str::to_string),
                 location: lsp::OneOf::Left(lsp::Location::new(path_uri(&file.path)?, range)),
                 data: None,
             })
