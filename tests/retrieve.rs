@@ -327,6 +327,40 @@ fn budget_is_never_exceeded() {
 }
 
 #[test]
+fn definitions_in_another_language_are_never_returned() {
+    let fixture = workspace(&[
+        ("pkg/__init__.py", ""),
+        ("pkg/a.py", "def alpha():\n    pass\n"),
+        ("pkg/b.py", "def beta():\n    pass\n"),
+        ("pkg/c.py", "def gamma():\n    pass\n"),
+        ("pkg/d.py", "def delta():\n    pass\n"),
+        ("src/e.rs", "fn epsilon() {}\n"),
+        ("src/f.rs", "fn zeta() {}\n"),
+        (
+            "pkg/service.py",
+            "def describe(user):\n    return str(user)\n\ndef main():\n    pass\n",
+        ),
+        (
+            "tests/robust.rs",
+            "fn describe(messages: &[u8]) -> String {\n    String::new()\n}\n\nfn main() {}\n",
+        ),
+    ]);
+    let snippets = fixture.query(
+        "app.py",
+        "from elsewhere.service import describe  # not in the workspace\n\n\ndef main():\n    user = 1\n    $0print(describe(user))\n\n\nif __name__ == \"__main__\":\n    main()\n",
+        1024,
+    );
+    // Unresolved, the name is matched across the workspace: in Python files only.
+    assert!(snippets.iter().any(|s| s.path.ends_with("pkg/service.py")));
+    assert!(
+        snippets
+            .iter()
+            .all(|s| s.path.extension().is_none_or(|e| e != "rs")),
+        "{snippets:?}"
+    );
+}
+
+#[test]
 fn the_edited_file_is_never_returned() {
     let fixture = workspace(&python_files());
     // api.py exists on disk and defines `request`; the buffer uses it.

@@ -128,7 +128,10 @@ pub fn retrieve_in(
         .iter()
         .filter_map(|p| table.file_number(p))
         .collect();
-    let candidates = rank::candidates(table, &buffer, &focus, &recent);
+    let mut candidates = rank::candidates(table, &buffer, &focus, &recent);
+    // A Python buffer cannot call a Rust function of the same name (and the reverse): such
+    // matches only cost tokens and mislead the model.
+    candidates.retain(|c| table.files[c.def.0].lang == buffer.lang);
     render::pack(table, &candidates, query.budget_tokens, count_tokens)
 }
 
