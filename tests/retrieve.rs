@@ -178,7 +178,7 @@ fn python_self_method_from_base_class() {
         expect![[r#"
             pkg/base.py:0-8 import | class BaseAdapter:
             pkg/base.py:3-5 self-member | def send_bytes(self, payload):
-            pkg/base.py:6-7 type-member | def close(self):
+            pkg/base.py:6-7 type-member | def close(self): ...
         "#]],
     );
 }
@@ -306,7 +306,7 @@ fn rust_written_out_module_path() {
         expect![[r#"
             src/de.rs:4-7 module-item | pub struct Deserializer<R> {
             src/de.rs:9-12 type-member | pub fn new(read: R) -> Self {
-            src/de.rs:13-14 type-member | pub fn end(&mut self) -> Result<()> {
+            src/de.rs:13-14 type-member | pub fn end(&mut self) -> Result<()> { /* … */ }
             src/de.rs:19-22 module-member | pub fn from_str(s: &str) -> Result<u32> {
         "#]],
     );

@@ -109,6 +109,10 @@ fn symbol_lines<'f>(file: &'f FileIndex, symbol: &Symbol) -> Vec<&'f str> {
 /// The definition's header lines (up to its body), the first docstring line for Python, and
 /// for classes and traits the first line of each member. Returns the text and the exclusive
 /// end line it stands for.
+///
+/// The result stays valid code, because a small model reads what follows an unclosed `"""` or
+/// `{` as more of the same: a cut docstring is closed, a Python header without its body gets
+/// `...`, a Rust body becomes `{ /* … */ }` and a Rust container gets its closing brace.
 fn condensed(file: &FileIndex, index: usize) -> (String, u32) {
     let symbol = &file.symbols[index];
     let all = symbol_lines(file, symbol);
@@ -116,7 +120,8 @@ fn condensed(file: &FileIndex, index: usize) -> (String, u32) {
         return (join(&all), symbol.span.end_line + 1);
     }
     let header_len = header_lines(&all, file.lang, symbol);
-    let mut out: Vec<&str> = all[..header_len].to_vec();
+    let mut out: Vec<String> = all[..header_len].iter().map(|l| l.to_string()).collect();
+    let mut has_doc = false;
     if file.lang == Lang::Python
         && let Some(next) = all.get(header_len)
     {
@@ -124,7 +129,8 @@ fn condensed(file: &FileIndex, index: usize) -> (String, u32) {
             .trim_start()
             .trim_start_matches(['r', 'b', 'u', 'R', 'B', 'U']);
         if trimmed.starts_with("\"\"\"") || trimmed.starts_with("'''") || trimmed.starts_with('"') {
-            out.push(next);
+            out.push(closed_docstring(next));
+            has_doc = true;
         }
     }
     let mut end = symbol.span.start_line + out.len() as u32;
@@ -136,6 +142,7 @@ fn condensed(file: &FileIndex, index: usize) -> (String, u32) {
             | SymbolKind::Struct
             | SymbolKind::Enum
     );
+    let mut listed = 0;
     if is_container {
         let mut members: Vec<&Symbol> = file
             .symbols
@@ -143,14 +150,13 @@ fn condensed(file: &FileIndex, index: usize) -> (String, u32) {
             .filter(|s| s.parent == Some(index))
             .collect();
         members.sort_by_key(|s| s.span.start_line);
-        let mut listed = 0;
         for member in members {
             let offset = (member.span.start_line - symbol.span.start_line) as usize;
-            if offset < out.len() || listed >= MAX_MEMBERS {
+            if offset < header_len + usize::from(has_doc) || listed >= MAX_MEMBERS {
                 continue;
             }
             if let Some(line) = all.get(offset) {
-                out.push(line);
+                out.push(without_body(line, file.lang));
                 listed += 1;
             }
         }
@@ -158,7 +164,53 @@ fn condensed(file: &FileIndex, index: usize) -> (String, u32) {
             end = symbol.span.end_line + 1;
         }
     }
-    (join(&out), end)
+    match file.lang {
+        Lang::Python if !has_doc && listed == 0 => {
+            if let Some(last) = out.last_mut() {
+                *last = without_body(last, Lang::Python);
+            }
+        }
+        Lang::Rust if header_len > 0 && out[header_len - 1].trim_end().ends_with('{') => {
+            if is_container {
+                let indent = indentation(&out[0]).to_string();
+                out.push(format!("{indent}}}"));
+            } else {
+                out[header_len - 1] = without_body(&out[header_len - 1], Lang::Rust);
+            }
+        }
+        _ => {}
+    }
+    let lines: Vec<&str> = out.iter().map(String::as_str).collect();
+    (join(&lines), end)
+}
+
+/// A docstring's first line, closed if the docstring goes on.
+fn closed_docstring(line: &str) -> String {
+    let trimmed = line
+        .trim()
+        .trim_start_matches(['r', 'b', 'u', 'R', 'B', 'U']);
+    for quote in ["\"\"\"", "'''"] {
+        if let Some(rest) = trimmed.strip_prefix(quote)
+            && !rest.contains(quote)
+        {
+            return format!("{}{quote}", line.trim_end());
+        }
+    }
+    line.to_string()
+}
+
+/// A definition's header line with its body replaced: `def f(x): ...`, `fn f(x) { /* … */ }`.
+fn without_body(line: &str, lang: Lang) -> String {
+    let code = line.trim_end();
+    match lang {
+        Lang::Python if code.ends_with(':') => format!("{code} ..."),
+        Lang::Rust if code.ends_with('{') => format!("{code} /* … */ }}"),
+        _ => line.to_string(),
+    }
+}
+
+fn indentation(line: &str) -> &str {
+    &line[..line.len() - line.trim_start().len()]
 }
 
 fn join(lines: &[&str]) -> String {
@@ -222,7 +274,7 @@ mod tests {
                 1-4
                 def get(url,
                         params=None):
-                    """Sends a GET request.
+                    """Sends a GET request."""
             "#]],
         );
     }
@@ -237,8 +289,8 @@ mod tests {
                 0-8
                 class Session(Base):
                     """A session."""
-                    def __init__(self):
-                    def send(self, request, **kwargs):
+                    def __init__(self): ...
+                    def send(self, request, **kwargs): ...
             "#]],
         );
     }
@@ -254,7 +306,7 @@ mod tests {
                 pub fn from_reader<R, T>(rdr: R) -> Result<T>
                 where
                     R: io::Read,
-                {
+                { /* … */ }
             "#]],
         );
     }
