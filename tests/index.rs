@@ -402,3 +402,51 @@ fn a_cancelled_scan_stops_early() {
     assert!(summary.cancelled);
     assert!(fresh.is_empty());
 }
+
+#[test]
+fn roots_can_be_added_and_removed_at_runtime() {
+    let write = |dir: &Path, name: &str, text: &str| {
+        std::fs::write(dir.join(name), text).expect("write");
+    };
+    let first = tempfile::tempdir().expect("tempdir");
+    let second = tempfile::tempdir().expect("tempdir");
+    write(first.path(), "a.py", "def in_first(): pass\n");
+    write(second.path(), "b.py", "def in_second(): pass\n");
+    let nested = second.path().join("inner");
+    std::fs::create_dir(&nested).expect("mkdir");
+    write(&nested, "c.py", "def in_nested(): pass\n");
+    let no_cancel = std::sync::atomic::AtomicBool::new(false);
+
+    let index = WorkspaceIndex::new(vec![first.path().to_path_buf()], IndexOptions::default());
+    index.scan(&|_, _| {}, &no_cancel);
+    assert_eq!(index.len(), 1);
+
+    // Only the new root is scanned; the path is stored canonical, and only once.
+    let added = index.add_root(second.path()).expect("a new root");
+    assert_eq!(
+        added,
+        std::fs::canonicalize(second.path()).expect("canonical")
+    );
+    assert_eq!(index.add_root(second.path()), None);
+    let summary = index.scan_roots(&[added.clone()], &|_, _| {}, &no_cancel);
+    assert_eq!(summary.files, 2);
+    assert_eq!(index.roots().len(), 2);
+    assert_eq!(index.definitions("in_second").len(), 1);
+    assert!(index.in_roots(&added.join("b.py")));
+
+    // A root nested in a removed one keeps its files.
+    assert!(index.add_root(&nested).is_some());
+    let forgotten = index.remove_root(second.path());
+    assert_eq!(forgotten, [added.join("b.py")]);
+    assert!(index.definitions("in_second").is_empty());
+    assert_eq!(index.definitions("in_nested").len(), 1);
+    assert!(!index.in_roots(&added.join("b.py")));
+    assert!(index.remove_root(second.path()).is_empty());
+
+    // A scan of a root removed meanwhile keeps nothing of it.
+    index.remove_root(&nested);
+    let summary = index.scan_roots(&[added], &|_, _| {}, &no_cancel);
+    assert_eq!(summary.files, 0);
+    assert!(index.definitions("in_nested").is_empty());
+    assert_eq!(index.len(), 1);
+}

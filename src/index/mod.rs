@@ -2,7 +2,8 @@
 //! from them (name → definitions, file → importers).
 //!
 //! Files are parsed by `lang` (tree-sitter plus the queries in `queries/<lang>/`); this module
-//! owns the data model and its concurrent updates.
+//! owns the data model and its concurrent updates. The workspace roots can change at runtime
+//! (`add_root`, `remove_root`: the editor's workspace folders).
 
 mod resolve;
 mod search;
@@ -12,7 +13,7 @@ pub use walk::{ScanSummary, SkipReason};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use dashmap::DashMap;
 use smallvec::SmallVec;
@@ -263,10 +264,12 @@ impl Default for IndexOptions {
 /// analysis happen before that lock is taken, so a parallel scan only serializes the cheap map
 /// insertions. A reader may see a file's new entry before its names are re-registered; every
 /// `SymbolRef` carries the `Arc<FileIndex>` it was found in, so what it points at is always
-/// consistent.
+/// consistent. The roots sit behind their own lock, taken only briefly and never while the
+/// writer mutex is waited for.
 #[derive(Debug, Default)]
 pub struct WorkspaceIndex {
-    roots: Vec<PathBuf>,
+    /// Absolute (canonical where the path exists), without duplicates.
+    roots: RwLock<Vec<PathBuf>>,
     options: IndexOptions,
     files: DashMap<PathBuf, Arc<FileIndex>>,
     /// Most names have one definition: it is held inline, with no allocation of its own.
@@ -282,16 +285,14 @@ pub struct WorkspaceIndex {
 
 impl WorkspaceIndex {
     pub fn new(roots: Vec<PathBuf>, options: IndexOptions) -> Self {
-        let roots = roots
-            .into_iter()
-            .map(|root| {
-                std::fs::canonicalize(&root)
-                    .or_else(|_| std::path::absolute(&root))
-                    .unwrap_or(root)
-            })
-            .collect();
+        let mut unique: Vec<PathBuf> = Vec::new();
+        for root in roots.into_iter().map(absolute_root) {
+            if !unique.contains(&root) {
+                unique.push(root);
+            }
+        }
         Self {
-            roots,
+            roots: RwLock::new(unique),
             options,
             ..Self::default()
         }
@@ -299,7 +300,74 @@ impl WorkspaceIndex {
 
     /// Workspace roots, absolute.
     pub fn roots(&self) -> Vec<PathBuf> {
-        self.roots.clone()
+        self.roots
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .clone()
+    }
+
+    /// Whether `path` lies under one of the current roots.
+    pub fn in_roots(&self, path: &Path) -> bool {
+        self.roots
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .iter()
+            .any(|root| path.starts_with(root))
+    }
+
+    /// Adds a workspace root (canonicalized like those given to `new`) and returns it as
+    /// stored; None if it was already a root. Nothing is indexed: scan it with `scan_roots`.
+    pub fn add_root(&self, root: &Path) -> Option<PathBuf> {
+        let root = absolute_root(root.to_path_buf());
+        {
+            let mut roots = self
+                .roots
+                .write()
+                .unwrap_or_else(|poison| poison.into_inner());
+            if roots.contains(&root) {
+                return None;
+            }
+            roots.push(root.clone());
+        }
+        // Python module names are relative to the roots.
+        self.file_set_generation.fetch_add(1, Ordering::SeqCst);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        Some(root)
+    }
+
+    /// Removes a workspace root and forgets every indexed file under it that no remaining
+    /// root holds; returns the forgotten paths (empty if it was not a root).
+    pub fn remove_root(&self, root: &Path) -> Vec<PathBuf> {
+        let root = absolute_root(root.to_path_buf());
+        {
+            let mut roots = self
+                .roots
+                .write()
+                .unwrap_or_else(|poison| poison.into_inner());
+            let before = roots.len();
+            roots.retain(|kept| *kept != root);
+            if roots.len() == before {
+                return Vec::new();
+            }
+        }
+        self.file_set_generation.fetch_add(1, Ordering::SeqCst);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.forget_outside_roots(&root)
+    }
+
+    /// Forgets the indexed files under `dir` that lie under no current root; returns them.
+    /// Also what cleans up after a scan that raced with the removal of its root.
+    pub fn forget_outside_roots(&self, dir: &Path) -> Vec<PathBuf> {
+        let doomed: Vec<PathBuf> = self
+            .files
+            .iter()
+            .map(|entry| entry.key().clone())
+            .filter(|path| path.starts_with(dir) && !self.in_roots(path))
+            .collect();
+        for path in &doomed {
+            self.remove_file(path);
+        }
+        doomed
     }
 
     pub fn options(&self) -> &IndexOptions {
@@ -414,4 +482,12 @@ impl WorkspaceIndex {
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::SeqCst)
     }
+}
+
+/// A root as stored: canonical if it exists (so that prefix tests on canonical paths work with
+/// symlinked directories), else made absolute.
+fn absolute_root(root: PathBuf) -> PathBuf {
+    std::fs::canonicalize(&root)
+        .or_else(|_| std::path::absolute(&root))
+        .unwrap_or(root)
 }

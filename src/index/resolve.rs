@@ -389,7 +389,7 @@ impl WorkspaceIndex {
             .map(|entry| entry.key().clone())
             .collect();
         let mut bases: Vec<PathBuf> = Vec::new();
-        for root in &self.roots {
+        for root in &self.roots() {
             bases.push(root.clone());
             bases.push(root.join("src"));
         }

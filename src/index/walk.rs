@@ -1,5 +1,5 @@
-//! The workspace scan: find the source files of every root, read, parse and analyze them in
-//! parallel (rayon), and insert them into the index.
+//! The workspace scan: find the source files of every root (or only of the roots just added),
+//! read, parse and analyze them in parallel (rayon), and insert them into the index.
 //!
 //! Which files: the `ignore` crate's walk (`.gitignore`, `.ignore`, git excludes, even outside
 //! a git repository), hidden files and directories skipped, plus `.pith/ignore` (gitignore
@@ -185,8 +185,20 @@ impl WorkspaceIndex {
     /// Indexes every source file of the roots; `progress(done, total)` is called on this
     /// thread between batches; setting `cancel` stops after the current batch.
     pub fn scan(&self, progress: &dyn Fn(usize, usize), cancel: &AtomicBool) -> ScanSummary {
+        self.scan_roots(&self.roots(), progress, cancel)
+    }
+
+    /// Like `scan`, over the given roots only (a workspace folder just added), leaving the
+    /// files of the others alone. A file whose root is removed while it is scanned is not
+    /// kept: it is skipped, or forgotten again at the end if the removal raced with it.
+    pub fn scan_roots(
+        &self,
+        roots: &[PathBuf],
+        progress: &dyn Fn(usize, usize),
+        cancel: &AtomicBool,
+    ) -> ScanSummary {
         let started = Instant::now();
-        let (mut files, skipped) = collect_files(&self.roots, &self.options);
+        let (mut files, skipped) = collect_files(roots, &self.options);
         // Largest first: the big transient syntax trees come and go while little of the index
         // exists yet, and the memory they free is then reused by the index instead of
         // lingering beside it (about 7 MB of peak RSS on the Python standard library).
@@ -205,11 +217,12 @@ impl WorkspaceIndex {
                 summary.cancelled = true;
                 break;
             }
-            let outcomes: Vec<Result<FileStats, SkipReason>> =
+            let outcomes: Vec<Result<Option<FileStats>, SkipReason>> =
                 batch.par_iter().map(|path| self.scan_one(path)).collect();
             for outcome in outcomes {
                 match outcome {
-                    Ok(stats) => {
+                    Ok(None) => {}
+                    Ok(Some(stats)) => {
                         summary.files += 1;
                         summary.bytes += stats.bytes;
                         summary.parse_errors += stats.parse_errors;
@@ -226,24 +239,32 @@ impl WorkspaceIndex {
             done += batch.len();
             progress(done, total);
         }
+        for root in roots {
+            summary.files = summary
+                .files
+                .saturating_sub(self.forget_outside_roots(root).len());
+        }
         summary.elapsed = started.elapsed();
         summary
     }
 
-    fn scan_one(&self, path: &Path) -> Result<FileStats, SkipReason> {
+    fn scan_one(&self, path: &Path) -> Result<Option<FileStats>, SkipReason> {
+        if !self.in_roots(path) {
+            return Ok(None);
+        }
         let text = read_source(path, self.options.max_file_bytes).inspect_err(|reason| {
             tracing::debug!(path = %path.display(), reason = reason.name(), "skipped");
         })?;
         let file = self
             .update_file(path, &text)
             .ok_or(SkipReason::Unreadable)?;
-        Ok(FileStats {
+        Ok(Some(FileStats {
             bytes: text.len() as u64,
             parse_errors: file.parse_errors,
             imports: file.imports.len(),
             references: file.references.len(),
             kinds: file.symbols.iter().map(|symbol| symbol.kind).collect(),
-        })
+        }))
     }
 }
 
