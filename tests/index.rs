@@ -428,7 +428,7 @@ fn roots_can_be_added_and_removed_at_runtime() {
         std::fs::canonicalize(second.path()).expect("canonical")
     );
     assert_eq!(index.add_root(second.path()), None);
-    let summary = index.scan_roots(&[added.clone()], &|_, _| {}, &no_cancel);
+    let summary = index.scan_roots(std::slice::from_ref(&added), &|_, _| {}, &no_cancel);
     assert_eq!(summary.files, 2);
     assert_eq!(index.roots().len(), 2);
     assert_eq!(index.definitions("in_second").len(), 1);

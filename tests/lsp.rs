@@ -197,6 +197,96 @@ fn workspace_symbols_search_across_files_and_languages() {
 }
 
 #[test]
+fn workspace_folders_can_be_added_and_removed_at_runtime() {
+    let (fixture, mut client, result) = start(json!({}));
+    assert_eq!(
+        result["capabilities"]["workspace"]["workspaceFolders"]["changeNotifications"],
+        true
+    );
+    let extra_dir = tempfile::tempdir().expect("tempdir");
+    let extra = extra_dir.path().canonicalize().expect("canonical");
+    let tools =
+        "def frobnicate_widgets(count):\n    \"\"\"Turns widgets.\"\"\"\n    return count\n";
+    std::fs::write(extra.join("tools.py"), tools).expect("write");
+    let tools_uri = support::file_uri(&extra.join("tools.py"));
+    let caller_uri = fixture.uri("caller.py");
+    let caller = "from tools import frobnicate_widgets\n\nfrobnicate_widgets(3)\n";
+    client.did_open(&caller_uri, "python", 1, caller);
+    let folder = json!([{"uri": support::file_uri(&extra), "name": "extra"}]);
+    let find = |client: &mut LspClient| -> Vec<Value> {
+        workspace_symbols(client, "frobnicate_widgets")
+            .into_iter()
+            .filter(|symbol| symbol["location"]["uri"] == tools_uri)
+            .collect()
+    };
+    let hover_on_tools = |client: &mut LspClient| {
+        client.request(
+            "textDocument/hover",
+            text_position(&tools_uri, position_of(tools, "frobnicate_widgets", 2)),
+        )
+    };
+    let definition_from_caller = |client: &mut LspClient| {
+        client.request(
+            "textDocument/definition",
+            text_position(&caller_uri, position_of(caller, "frobnicate_widgets(3)", 2)),
+        )
+    };
+    assert!(find(&mut client).is_empty());
+    assert_eq!(hover_on_tools(&mut client), Value::Null, "not yet a root");
+
+    client.notify(
+        "workspace/didChangeWorkspaceFolders",
+        json!({"event": {"added": folder, "removed": []}}),
+    );
+    let deadline = std::time::Instant::now() + SCAN_TIMEOUT;
+    while find(&mut client).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the added folder was never indexed\nstderr:\n{}",
+            client.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Its scan has its own progress, begun and ended like the first one.
+    let created = client.server_requests("window/workDoneProgress/create");
+    assert_eq!(created.len(), 2, "one more progress token: {created:?}");
+    assert_ne!(created[0]["token"], created[1]["token"]);
+    let token = created[1]["token"].clone();
+    client.wait_for_notification(
+        "$/progress",
+        |params| params["token"] == token && params["value"]["kind"] == "end",
+        SCAN_TIMEOUT,
+    );
+    let hover = hover_on_tools(&mut client);
+    let shown = hover["contents"]["value"].as_str().unwrap_or_default();
+    assert!(shown.contains("def frobnicate_widgets(count)"), "{hover}");
+    assert!(shown.contains("Turns widgets."), "{hover}");
+    let found = definition_from_caller(&mut client);
+    assert_eq!(found[0]["uri"], tools_uri, "{found}");
+    assert_eq!(
+        found[0]["range"]["start"],
+        json!({"line": 0, "character": 4})
+    );
+
+    client.notify(
+        "workspace/didChangeWorkspaceFolders",
+        json!({"event": {"added": [], "removed": folder}}),
+    );
+    assert!(
+        find(&mut client).is_empty(),
+        "the removed folder's symbols stay"
+    );
+    assert_eq!(
+        hover_on_tools(&mut client),
+        Value::Null,
+        "a removed folder is read"
+    );
+    assert_eq!(definition_from_caller(&mut client), Value::Null);
+    // The first folder is still there.
+    assert!(!workspace_symbols(&mut client, "make_user").is_empty());
+}
+
+#[test]
 fn definition_crosses_files_and_languages() {
     let (fixture, mut client, _) = start(json!({}));
     let app = fixture.read("app.py");

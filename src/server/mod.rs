@@ -5,8 +5,9 @@
 //! Every request runs through `run_blocking`: off the async loop, with a panic turned into an
 //! `InternalError` reply (the server stays up), and with a cancellation token that fires when
 //! the client cancels (tower-lsp drops the handler future on `$/cancelRequest`).
-//! Notifications that change documents apply their edit synchronously, before any `.await`,
-//! because tower-lsp runs up to four messages concurrently.
+//! Notifications that change documents or workspace folders apply their change synchronously,
+//! before any `.await`, because tower-lsp runs up to four messages concurrently; an added
+//! folder is then scanned in the background like the workspace at `initialized`.
 //!
 //! Adding a feature (inline completion, code actions, commands): a file beside these with a
 //! function over `&Session`, a method on `Backend` that calls it through `Backend::run`, and
@@ -243,7 +244,7 @@ fn capabilities(encoding: PositionEncoding) -> lsp::ServerCapabilities {
         workspace: Some(lsp::WorkspaceServerCapabilities {
             workspace_folders: Some(lsp::WorkspaceFoldersServerCapabilities {
                 supported: Some(true),
-                change_notifications: None,
+                change_notifications: Some(lsp::OneOf::Left(true)),
             }),
             file_operations: None,
         }),
@@ -323,6 +324,40 @@ impl LanguageServer for Backend {
             self.client
                 .show_message(lsp::MessageType::WARNING, error)
                 .await;
+        }
+    }
+
+    async fn did_change_workspace_folders(&self, params: lsp::DidChangeWorkspaceFoldersParams) {
+        let Ok(session) = self.session() else {
+            return;
+        };
+        let folder_paths = |folders: Vec<lsp::WorkspaceFolder>| -> Vec<PathBuf> {
+            folders
+                .into_iter()
+                .filter_map(|folder| folder.uri.to_file_path().map(|path| path.into_owned()))
+                .collect()
+        };
+        let removed = folder_paths(params.event.removed);
+        let added = folder_paths(params.event.added);
+        // The roots change before any await, so the requests that follow see the new
+        // workspace (confinement included); scans and parses happen off the loop.
+        let mut buffers_forgotten = false;
+        for root in &removed {
+            buffers_forgotten |= session.remove_folder(root);
+        }
+        let added: Vec<PathBuf> = added
+            .iter()
+            .filter_map(|root| session.index.add_root(root))
+            .collect();
+        if !added.is_empty() {
+            tracing::info!(roots = ?added, "workspace folders added");
+            tokio::spawn(progress::scan(self.client.clone(), session.clone(), added));
+        }
+        if buffers_forgotten {
+            let _ = run_blocking("didChangeWorkspaceFolders", move |_| {
+                session.index_stale_buffers();
+            })
+            .await;
         }
     }
 

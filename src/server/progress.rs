@@ -1,9 +1,11 @@
 //! Work after `initialized`, off the main loop: the workspace scan reported through
 //! `window/workDoneProgress` (`$/progress` begin/report/end), and the dynamic registration of
-//! file watchers for the indexed languages.
+//! file watchers for the indexed languages. Workspace folders added later are scanned the same
+//! way, each scan under its own progress token.
 //!
-//! The scan itself is `WorkspaceIndex::scan`; this only relays its progress.
+//! The scan itself is `WorkspaceIndex::scan_roots`; this only relays its progress.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -18,6 +20,9 @@ const PROGRESS_TOKEN: &str = "pith/indexing";
 const REPORT_EVERY: Duration = Duration::from_millis(200);
 /// How long to wait for the client to answer a request of ours before going on without it.
 const CLIENT_REPLY: Duration = Duration::from_secs(5);
+
+/// Scans started so far: a token must not be reused while another scan's progress is open.
+static SCANS: AtomicUsize = AtomicUsize::new(0);
 
 /// Registers watchers, scans the workspace with progress, then re-applies open buffers.
 pub async fn start(client: Client, session: Arc<Session>) {
@@ -34,13 +39,23 @@ pub async fn start(client: Client, session: Arc<Session>) {
         }
     });
 
+    let roots = session.index.roots();
+    scan(client, session, roots).await;
+}
+
+/// Scans `roots` (all of the workspace, or folders just added) with work-done progress when the
+/// client supports it, then re-applies open buffers over what was read from disk.
+pub async fn scan(client: Client, session: Arc<Session>, roots: Vec<PathBuf>) {
     let supports_progress = session
         .capabilities
         .window
         .as_ref()
         .and_then(|window| window.work_done_progress)
         .unwrap_or(false);
-    let token = NumberOrString::String(PROGRESS_TOKEN.into());
+    let token = match SCANS.fetch_add(1, Ordering::Relaxed) {
+        0 => NumberOrString::String(PROGRESS_TOKEN.into()),
+        nth => NumberOrString::String(format!("{PROGRESS_TOKEN}/{nth}")),
+    };
     let created = supports_progress
         && matches!(
             tokio::time::timeout(
@@ -69,7 +84,7 @@ pub async fn start(client: Client, session: Arc<Session>) {
     let scan = tokio::task::spawn_blocking({
         let session = session.clone();
         let (done, total) = (done.clone(), total.clone());
-        move || scan_files(&session, &done, &total)
+        move || scan_files(&session, &roots, &done, &total)
     });
     tokio::pin!(scan);
     let mut ticker = tokio::time::interval(REPORT_EVERY);
@@ -111,9 +126,15 @@ pub async fn start(client: Client, session: Arc<Session>) {
     }
 }
 
-/// Indexes every source file under the roots; returns how many were indexed. Blocking.
-fn scan_files(session: &Session, done: &AtomicUsize, total: &AtomicUsize) -> usize {
-    let summary = session.index.scan(
+/// Indexes every source file under `roots`; returns how many were indexed. Blocking.
+fn scan_files(
+    session: &Session,
+    roots: &[PathBuf],
+    done: &AtomicUsize,
+    total: &AtomicUsize,
+) -> usize {
+    let summary = session.index.scan_roots(
+        roots,
         &|scanned, of| {
             done.store(scanned, Ordering::Relaxed);
             total.store(of, Ordering::Relaxed);
@@ -125,6 +146,7 @@ fn scan_files(session: &Session, done: &AtomicUsize, total: &AtomicUsize) -> usi
         symbols = summary.symbols(),
         skipped = ?summary.skipped,
         cancelled = summary.cancelled,
+        ?roots,
         "workspace scan"
     );
     // A buffer opened during the scan may have been overwritten by its disk copy.

@@ -1,4 +1,5 @@
-//! The server's shared state, owned in one place: open documents, the workspace index, what the
+//! The server's shared state, owned in one place: open documents, the workspace index (whose
+//! roots are the current workspace folders: only files under them are read from disk), what the
 //! client can do, the negotiated position encoding and the settings. Created by `initialize`;
 //! handlers take an `Arc<Session>` snapshot and never hold a lock across `.await`.
 
@@ -191,9 +192,23 @@ impl Session {
         }
     }
 
-    /// Whether `path` lies under one of the workspace roots.
+    /// Whether `path` lies under one of the current workspace roots.
     pub fn in_workspace(&self, path: &Path) -> bool {
-        self.index.roots().iter().any(|root| path.starts_with(root))
+        self.index.in_roots(path)
+    }
+
+    /// Stops treating a workspace folder as part of the workspace: its files are forgotten
+    /// (unless another root holds them) and no longer read. Returns whether an open buffer was
+    /// among them: `index_stale_buffers` then puts it back, as buffers from outside the
+    /// workspace are indexed too. Quick (no parsing): callable on the async loop.
+    pub fn remove_folder(&self, root: &Path) -> bool {
+        let forgotten = self.index.remove_root(root);
+        tracing::info!(root = %root.display(), files = forgotten.len(), "workspace folder removed");
+        let buffers_forgotten = forgotten.iter().any(|path| self.documents.is_open(path));
+        if buffers_forgotten {
+            self.documents.mark_all_stale();
+        }
+        buffers_forgotten
     }
 
     /// Whether pith may read `path` from disk: its real location (symlinks resolved) lies under
