@@ -594,7 +594,7 @@ fn neovim_plugin_works_against_the_real_server() {
         return;
     };
     let strict = std::env::var("PITH_EDITORS_STRICT").is_ok_and(|value| value == "1");
-    let (checks, json) = run_nvim_e2e(&nvim, &[env!("CARGO_BIN_EXE_pith"), "serve"], 60_000);
+    let (checks, json) = run_nvim_e2e(&nvim, &[env!("CARGO_BIN_EXE_pith"), "serve"], 120_000);
     let report = summary(&checks);
     eprintln!(
         "Neovim e2e against pith serve (status {}):\n{report}",

@@ -939,7 +939,16 @@ fn accepted_completions_are_remembered_and_go_stale_when_their_code_changes() {
         "textDocument/didSave",
         json!({"textDocument": {"uri": uri}}),
     );
-    assert_eq!(list(&mut client)[0]["stale"], true);
+    // didSave is a notification handled off the loop: poll for its effect.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while list(&mut client)[0]["stale"] != true {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the memory never went stale: {:?}",
+            list(&mut client)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 
     let bad = client.send_request(
         "workspace/executeCommand",
