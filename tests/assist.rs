@@ -234,6 +234,25 @@ async fn hover_explanation_of_a_symbol_is_keyed_by_its_code() {
     assert_ne!(explain::explanation_key(&edited), explanation.key);
 }
 
+/// Runs one code action with the default config on the fixture's index.
+async fn run_action(
+    engine: &LlamaEngine,
+    fixture: &Fixture,
+    kind: ActionKind,
+    input: &ActionInput<'_>,
+) -> actions::ActionOutcome {
+    actions::run(
+        engine,
+        &Config::default(),
+        &fixture.index,
+        kind,
+        input,
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap()
+}
+
 fn action_input<'a>(path: &'a Path, text: &'a str, at: usize) -> ActionInput<'a> {
     ActionInput {
         path,
@@ -251,16 +270,13 @@ async fn docstring_action_writes_a_docstring_under_the_def_line() {
     let fixture = Fixture::new();
     let path = fixture.path("shop/pricing.py");
     let at = PRICING.find("percent / 100").unwrap();
-    let outcome = actions::run(
+    let outcome = run_action(
         engine,
-        &Config::default(),
-        &fixture.index,
+        &fixture,
         ActionKind::Docstring,
         &action_input(&path, PRICING, at),
-        CancellationToken::new(),
     )
-    .await
-    .unwrap();
+    .await;
     let edit = &outcome.edits[0];
     let result = apply(PRICING, edit);
     eprintln!("{result}");
@@ -279,16 +295,13 @@ async fn rust_doc_comment_action_writes_doc_lines_above_the_item() {
     let fixture = Fixture::new();
     let path = fixture.path("geo/src/lib.rs");
     let at = LIB_RS.find("abs() +").unwrap();
-    let outcome = actions::run(
+    let outcome = run_action(
         engine,
-        &Config::default(),
-        &fixture.index,
+        &fixture,
         ActionKind::Docstring,
         &action_input(&path, LIB_RS, at),
-        CancellationToken::new(),
     )
-    .await
-    .unwrap();
+    .await;
     let result = apply(LIB_RS, &outcome.edits[0]);
     eprintln!("{result}");
     let before_fn = result.split("pub fn manhattan").next().unwrap();
@@ -310,16 +323,13 @@ async fn tests_action_creates_a_pytest_file() {
     let fixture = Fixture::new();
     let path = fixture.path("shop/pricing.py");
     let at = PRICING.find("percent / 100").unwrap();
-    let outcome = actions::run(
+    let outcome = run_action(
         engine,
-        &Config::default(),
-        &fixture.index,
+        &fixture,
         ActionKind::Tests,
         &action_input(&path, PRICING, at),
-        CancellationToken::new(),
     )
-    .await
-    .unwrap();
+    .await;
     let file = &outcome.new_files[0];
     eprintln!("{}", file.text);
     assert_eq!(file.path, fixture.path("tests/test_pricing.py"));
@@ -333,42 +343,35 @@ async fn explain_refactor_and_fix_actions_give_a_message_or_a_clean_edit() {
     let _turn = support::MODEL_TURN.lock().await;
     let Some(engine) = engine() else { return };
     let fixture = Fixture::new();
-    let config = Config::default();
     let path = fixture.path("shop/cart.py");
     let method = CART.find("    def add").unwrap();
     let method_end = CART.find("    def total").unwrap();
 
-    let explain = actions::run(
+    let explain = run_action(
         engine,
-        &config,
-        &fixture.index,
+        &fixture,
         ActionKind::Explain,
         &ActionInput {
             range: method..method_end,
             ..action_input(&path, CART, 0)
         },
-        CancellationToken::new(),
     )
-    .await
-    .unwrap();
+    .await;
     let message = explain.message.unwrap();
     eprintln!("explain: {message}");
     assert!(message.split_whitespace().count() >= 5);
 
-    let refactor = actions::run(
+    let refactor = run_action(
         engine,
-        &config,
-        &fixture.index,
+        &fixture,
         ActionKind::Refactor,
         &ActionInput {
             range: method..method_end,
             instruction: Some("rename the parameter price to cost"),
             ..action_input(&path, CART, 0)
         },
-        CancellationToken::new(),
     )
-    .await
-    .unwrap();
+    .await;
     for edit in &refactor.edits {
         let result = apply(CART, edit);
         eprintln!("refactor:\n{result}");
@@ -378,20 +381,17 @@ async fn explain_refactor_and_fix_actions_give_a_message_or_a_clean_edit() {
     assert!(refactor.edits.len() == 1 || refactor.message.is_some());
 
     let line = CART.find("return apply_tax(subtotal)").unwrap();
-    let fix = actions::run(
+    let fix = run_action(
         engine,
-        &config,
-        &fixture.index,
+        &fixture,
         ActionKind::Fix,
         &ActionInput {
             range: line + 17..line + 25,
             diagnostic: Some("\"subtotal\" is not defined"),
             ..action_input(&path, CART, 0)
         },
-        CancellationToken::new(),
     )
-    .await
-    .unwrap();
+    .await;
     for edit in &fix.edits {
         let result = apply(CART, edit);
         eprintln!("fix:\n{result}");

@@ -528,6 +528,7 @@ const ALL_CHECKS: &[&str] = &[
     "context",
     "inline_completion",
     "inline_completion_accept",
+    "completion_remembered",
     "ask",
     "checkhealth",
 ];

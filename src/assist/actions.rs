@@ -16,7 +16,7 @@ use super::{
     line_end, line_start, related_definitions, relative_path, root_of,
 };
 use crate::config::Config;
-use crate::engine::{Engine, Priority, Prompt, Request, Sampling, Slot};
+use crate::engine::{Engine, Prompt, Request, Slot};
 use crate::index::WorkspaceIndex;
 use crate::lang::Lang;
 use crate::prompt::{SymbolInfo, Task};
@@ -248,15 +248,8 @@ async fn ask_model(
     cancel: CancellationToken,
 ) -> Result<String> {
     let request = Request {
-        prompt,
-        max_tokens,
-        stop: Vec::new(),
-        stop_when: None,
-        sampling: Sampling::default(),
-        priority: Priority::Interactive,
-        slot: Slot::Chat,
         cancel,
-        supersede_key: None,
+        ..Request::new(prompt, max_tokens, Slot::Chat)
     };
     Ok(super::generate(engine, request, |_| {}).await?.text)
 }

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Result, TemplateParts, chat_prompt, fence_lang, relative_path};
 use crate::config::Config;
-use crate::engine::{Engine, Priority, Prompt, Request, RequestStats, Sampling, Slot};
+use crate::engine::{Engine, Prompt, Request, RequestStats, Slot};
 use crate::index::{FileIndex, SymbolKind, SymbolRef, WorkspaceIndex};
 use crate::memory::Memory;
 use crate::prompt::Task;
@@ -451,15 +451,8 @@ pub async fn ask(
     let count_tokens = |text: &str| engine.count_tokens(text);
     let (prompt, sources) = ask_prompt(config, index, request, &count_tokens);
     let engine_request = Request {
-        prompt,
-        max_tokens: request.settings.max_tokens,
-        stop: Vec::new(),
-        stop_when: None,
-        sampling: Sampling::default(),
-        priority: Priority::Interactive,
-        slot: Slot::Chat,
         cancel,
-        supersede_key: None,
+        ..Request::new(prompt, request.settings.max_tokens, Slot::Chat)
     };
     let generated = super::generate(engine, engine_request, on_text).await?;
     let text = generated.text.trim().to_string();

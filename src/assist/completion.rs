@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Result, clamp_offset, line_end, line_start, relative_path, repo_name};
 use crate::config::Config;
 use crate::engine::{
-    ContextFile, Engine, Priority, Prompt, Request, RequestStats, Sampling, Slot, StopPredicate,
+    ContextFile, Engine, Priority, Prompt, Request, RequestStats, Slot, StopPredicate,
 };
 use crate::index::WorkspaceIndex;
 use crate::lang::Lang;
@@ -587,15 +587,11 @@ pub async fn complete_with(
         settings.max_tokens.min(64)
     };
     let request = Request {
-        prompt,
-        max_tokens,
-        stop: Vec::new(),
         stop_when: Some(stop_predicate(&shape)),
-        sampling: Sampling::default(),
         priority: Priority::Completion,
-        slot: Slot::Completion,
         cancel,
         supersede_key: Some(format!("complete:{}", input.path.display())),
+        ..Request::new(prompt, max_tokens, Slot::Completion)
     };
     let generated = super::generate(engine, request, |_| {}).await?;
     Ok(Completion {

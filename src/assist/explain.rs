@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Result, TemplateParts, chat_prompt, fence_lang, related_definitions, relative_path};
 use crate::config::Config;
-use crate::engine::{Engine, Priority, Prompt, Request, RequestStats, Sampling, Slot};
+use crate::engine::{Engine, Priority, Prompt, Request, RequestStats, Slot};
 use crate::index::{FileIndex, SymbolRef, WorkspaceIndex};
 use crate::prompt::{SymbolInfo, Task};
 
@@ -190,16 +190,11 @@ pub async fn explain(
     cancel: CancellationToken,
 ) -> Result<Explanation> {
     let count_tokens = |text: &str| engine.count_tokens(text);
+    let prompt = explain_prompt(config, index, target, &count_tokens);
     let request = Request {
-        prompt: explain_prompt(config, index, target, &count_tokens),
-        max_tokens: 200,
-        stop: Vec::new(),
-        stop_when: None,
-        sampling: Sampling::default(),
         priority,
-        slot: Slot::Chat,
         cancel,
-        supersede_key: None,
+        ..Request::new(prompt, 200, Slot::Chat)
     };
     let generated = super::generate(engine, request, |_| {}).await?;
     Ok(Explanation {

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 
+use super::context::BatchQuery;
 use super::{AskArgs, Cli, CompleteArgs};
 use crate::assist::ask::{AskRequest, AskSettings};
 use crate::assist::completion::{self, CompletionInput, CompletionSettings, Workspace};
@@ -16,7 +17,6 @@ use crate::config::{Config, ConfigSources};
 use crate::engine::{self, EngineSettings};
 use crate::index::WorkspaceIndex;
 use crate::memory::{MemoryKind, MemoryStore, NewMemory};
-use crate::text::{Position, PositionEncoding};
 
 /// The config of the project at `root` (built-in defaults where there is none).
 pub fn load_config(root: &Path) -> anyhow::Result<Config> {
@@ -124,16 +124,6 @@ pub fn ask(cli: &Cli, args: &AskArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One query line of `--batch` (INTERFACE.md).
-#[derive(Debug, serde::Deserialize)]
-struct BatchQuery {
-    id: String,
-    path: String,
-    text: String,
-    line: u32,
-    character: u32,
-}
-
 /// `pith complete --root ROOT --batch QUERIES.jsonl [--budget-tokens N] [--no-context]`: one
 /// JSON line per query, `{"id","completion","prompt_tokens","ms"}`.
 pub fn complete_batch(cli: &Cli, args: &CompleteArgs) -> anyhow::Result<()> {
@@ -181,14 +171,7 @@ pub fn complete_batch(cli: &Cli, args: &CompleteArgs) -> anyhow::Result<()> {
             .with_context(|| format!("{}:{}: not a query", batch.display(), number + 1))?;
         let started = Instant::now();
         let path = root.join(&query.path);
-        let cursor = crate::text::offset_at(
-            &query.text,
-            Position {
-                line: query.line,
-                character: query.character,
-            },
-            PositionEncoding::Utf16,
-        );
+        let cursor = query.cursor();
         let input = CompletionInput {
             path: &path,
             text: &query.text,

@@ -67,13 +67,21 @@ pub fn run(args: &super::ContextArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One query line of `--batch` (the eval's INTERFACE.md), for `pith context` and `pith complete`.
 #[derive(Debug, Deserialize)]
-struct BatchQuery {
-    id: String,
-    path: String,
-    text: String,
+pub(super) struct BatchQuery {
+    pub id: String,
+    pub path: String,
+    pub text: String,
     line: u32,
     character: u32,
+}
+
+impl BatchQuery {
+    /// The cursor as a byte offset into `text`.
+    pub fn cursor(&self) -> usize {
+        byte_offset(&self.text, self.line, self.character)
+    }
 }
 
 fn run_batch(root: &Path, batch: &Path, budget: usize) -> anyhow::Result<()> {
@@ -136,7 +144,7 @@ fn answer(
     let query_view = Query {
         path: &path,
         text: &query.text,
-        cursor: byte_offset(&query.text, query.line, query.character),
+        cursor: query.cursor(),
         budget_tokens: budget,
         recent: &[],
     };

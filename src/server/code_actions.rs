@@ -143,26 +143,7 @@ pub async fn resolve(
         instruction: None,
         diagnostic: data.diagnostic.as_deref(),
     };
-    let config = session.ai.config();
-    let cancel = tokio_util::sync::CancellationToken::new();
-    let _cancel_on_drop = cancel.clone().drop_guard();
-    let work = actions::run(
-        &*engine,
-        &config,
-        &session.index,
-        kind,
-        &input,
-        cancel.clone(),
-    );
-    let outcome = session
-        .ai
-        .with_progress(client, &session.capabilities, action.title.as_str(), work)
-        .await
-        .map_err(|error| Error {
-            code: ErrorCode::ServerError(-32803),
-            message: format!("pith: {error}").into(),
-            data: None,
-        })?;
+    let outcome = run_action(session, client, &*engine, kind, &input, &action.title).await?;
     super::memories::remember_action(session, &action.title, &snapshot.path, start, &outcome);
     if let Some(message) = &outcome.message {
         let title = format!("{} — {}", action.title, snapshot.path.display());
@@ -170,6 +151,30 @@ pub async fn resolve(
     }
     action.edit = workspace_edit(session, &outcome);
     Ok(action)
+}
+
+/// Runs `kind` on `input` with `$/progress` titled `title`; dropping the request cancels it.
+pub async fn run_action(
+    session: &Session,
+    client: &Client,
+    engine: &dyn crate::engine::Engine,
+    kind: ActionKind,
+    input: &ActionInput<'_>,
+    title: &str,
+) -> Result<ActionOutcome> {
+    let config = session.ai.config();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let _cancel_on_drop = cancel.clone().drop_guard();
+    let work = actions::run(engine, &config, &session.index, kind, input, cancel);
+    session
+        .ai
+        .with_progress(client, &session.capabilities, title, work)
+        .await
+        .map_err(|error| Error {
+            code: ErrorCode::ServerError(-32803),
+            message: format!("pith: {error}").into(),
+            data: None,
+        })
 }
 
 /// The edits and new files of an outcome as one `WorkspaceEdit` (None when there are none).

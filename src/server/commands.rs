@@ -8,7 +8,7 @@ use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp_server::ls_types::{self as lsp, Uri};
 
 use super::session::Session;
-use crate::assist::actions::{self, ActionInput, ActionKind};
+use crate::assist::actions::{ActionInput, ActionKind};
 use crate::assist::ask::{self, AskRequest, AskSettings};
 use crate::memory::{MemoryKind, NewMemory};
 
@@ -206,22 +206,15 @@ async fn explain_command(
         instruction: None,
         diagnostic: None,
     };
-    let config = session.ai.config();
-    let cancel = tokio_util::sync::CancellationToken::new();
-    let _cancel_on_drop = cancel.clone().drop_guard();
-    let work = actions::run(
+    let outcome = super::code_actions::run_action(
+        session,
+        client,
         &*engine,
-        &config,
-        &session.index,
         ActionKind::Explain,
         &input,
-        cancel.clone(),
-    );
-    let outcome = session
-        .ai
-        .with_progress(client, &session.capabilities, "pith: explaining", work)
-        .await
-        .map_err(|e| failed(format!("pith: {e}")))?;
+        "pith: explaining",
+    )
+    .await?;
     let markdown = outcome.message.unwrap_or_default();
     let title = format!(
         "pith: {}:{}",

@@ -191,9 +191,11 @@ local function server_checks(client, bufnr)
     io.stderr:write('\n!!! pith.status reports no model: SKIPPING the inline completion and :PithAsk checks !!!\n')
     record('inline_completion', true, 'skipped: pith.status reports no model', true)
     record('inline_completion_accept', true, 'skipped: pith.status reports no model', true)
+    record('completion_remembered', true, 'skipped: pith.status reports no model', true)
   elseif not client.server_capabilities.inlineCompletionProvider then
     record('inline_completion', false, 'the server does not advertise inlineCompletionProvider')
     record('inline_completion_accept', false, 'the server does not advertise inlineCompletionProvider')
+    record('completion_remembered', false, 'the server does not advertise inlineCompletionProvider')
   else
     local namespace = vim.api.nvim_create_namespace('nvim.lsp.inline_completion')
     vim.api.nvim_win_set_cursor(0, { body_line + 1, 0 })
@@ -229,6 +231,21 @@ local function server_checks(client, bufnr)
       mark ~= nil and after ~= nil and first_line ~= '' and after:find(first_line, 1, true) ~= nil,
       after or 'the buffer did not change on <C-y>'
     )
+    -- Neovim runs the item's command after inserting it: pith remembers the accepted completion.
+    local remembered
+    local deadline = vim.uv.now() + 10000
+    while not remembered and vim.uv.now() < deadline do
+      local _, listed = request(client, 'workspace/executeCommand', { command = 'pith.memory.list', arguments = {} }, bufnr)
+      for _, memory in ipairs(listed and listed.memories or {}) do
+        if memory.kind == 'completion' then
+          remembered = memory
+        end
+      end
+      if not remembered then
+        sleep(200)
+      end
+    end
+    record('completion_remembered', remembered ~= nil, vim.inspect(remembered))
   end
 
   -- :PithAsk shows the answer in the pith://ask scratch buffer.

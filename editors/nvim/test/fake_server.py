@@ -10,7 +10,8 @@ CAPABILITIES = {
     "codeActionProvider": {"resolveProvider": True},
     "inlineCompletionProvider": True,
     "executeCommandProvider": {
-        "commands": ["pith.ask", "pith.explain", "pith.status", "pith.memory.list", "pith.memory.clear"]
+        "commands": ["pith.ask", "pith.explain", "pith.status", "pith.memory.list", "pith.memory.clear",
+                     "pith.completion.accepted"]
     },
 }
 
@@ -19,7 +20,11 @@ RESULTS = {
         "contents": {"kind": "markdown", "value": "```python\ndef area(shape) -> float\n```\n\ndefined in shapes.py:19"}
     },
     "textDocument/codeAction": [{"title": "pith: explain this function"}, {"title": "pith: write a docstring"}],
-    "textDocument/inlineCompletion": {"items": [{"insertText": "return sum(area(shape) for shape in shapes)"}]},
+    "textDocument/inlineCompletion": {"items": [{
+        "insertText": "return sum(area(shape) for shape in shapes)",
+        "command": {"title": "remember", "command": "pith.completion.accepted",
+                    "arguments": ["", {"line": 0, "character": 0}, "return sum(area(shape) for shape in shapes)"]},
+    }]},
     "pith/context": {
         "snippets": [
             {"uri": "file:///shapes.py", "path": "shapes.py", "startLine": 18, "endLine": 22,
@@ -71,6 +76,9 @@ def main():
             send({"jsonrpc": "2.0", "id": message["id"], "result": {"capabilities": CAPABILITIES}})
         elif method == "workspace/executeCommand":
             command = message["params"]["command"]
+            if command == "pith.completion.accepted":
+                # Like pith: an accepted completion becomes a memory.
+                COMMANDS["pith.memory.list"] = {"memories": [{"kind": "completion", "answer": message["params"]["arguments"][2]}]}
             send({"jsonrpc": "2.0", "id": message["id"], "result": COMMANDS.get(command)})
         elif method in RESULTS:
             send({"jsonrpc": "2.0", "id": message["id"], "result": RESULTS[method]})
