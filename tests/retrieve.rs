@@ -178,7 +178,6 @@ fn python_self_method_from_base_class() {
         expect![[r#"
             pkg/base.py:0-8 import | class BaseAdapter:
             pkg/base.py:3-5 self-member | def send_bytes(self, payload):
-            pkg/base.py:6-7 type-member | def close(self): ...
         "#]],
     );
 }
@@ -289,9 +288,6 @@ fn rust_trait_methods_of_implemented_trait() {
         1024,
         expect![[r#"
             src/read.rs:1-6 import | pub trait Read {
-            src/read.rs:2-3 type-member | fn next(&mut self) -> Option<u8>;
-            src/read.rs:3-4 self-member | fn peek(&mut self) -> Option<u8>;
-            src/read.rs:4-5 type-member | fn position(&self) -> usize;
         "#]],
     );
 }

@@ -84,7 +84,30 @@ pub fn pack(
             full,
         ));
     }
-    let mut out: Vec<Snippet> = chosen.into_iter().map(|(s, _)| s).collect();
+    // A condensed member already listed in its condensed container would be shown twice, the
+    // second time after the container's end, out of place.
+    let listed_in_container = |member: &Snippet| {
+        let header = member.text.lines().next().unwrap_or("").trim();
+        chosen.iter().any(|(container, full)| {
+            !full
+                && container.path == member.path
+                && container.start_line < member.start_line
+                && member.end_line <= container.end_line
+                && container
+                    .text
+                    .lines()
+                    .any(|line| line.trim().starts_with(header))
+        })
+    };
+    let keep: Vec<bool> = chosen
+        .iter()
+        .map(|(snippet, full)| *full || !listed_in_container(snippet))
+        .collect();
+    let mut out: Vec<Snippet> = chosen
+        .into_iter()
+        .zip(keep)
+        .filter_map(|((snippet, _), keep)| keep.then_some(snippet))
+        .collect();
     out.sort_by(|a, b| a.path.cmp(&b.path).then(a.start_line.cmp(&b.start_line)));
     out
 }
@@ -120,8 +143,13 @@ fn condensed(file: &FileIndex, index: usize) -> (String, u32) {
         return (join(&all), symbol.span.end_line + 1);
     }
     let header_len = header_lines(&all, file.lang, symbol);
-    let mut out: Vec<String> = all[..header_len].iter().map(|l| l.to_string()).collect();
-    let mut has_doc = false;
+    let mut out: Vec<String> = match file.lang {
+        // A long parameter list, one per line, reads as well on one line for far fewer tokens.
+        Lang::Python if header_len > 3 => vec![one_line(&all[..header_len])],
+        _ => all[..header_len].iter().map(|l| l.to_string()).collect(),
+    };
+    // `has_doc`: a docstring follows the header; `shown_doc`: a line of it is in `out`.
+    let (mut has_doc, mut shown_doc) = (false, false);
     if file.lang == Lang::Python
         && let Some(next) = all.get(header_len)
     {
@@ -129,11 +157,14 @@ fn condensed(file: &FileIndex, index: usize) -> (String, u32) {
             .trim_start()
             .trim_start_matches(['r', 'b', 'u', 'R', 'B', 'U']);
         if trimmed.starts_with("\"\"\"") || trimmed.starts_with("'''") || trimmed.starts_with('"') {
-            out.push(closed_docstring(next));
+            if let Some(doc) = docstring_summary(next, all.get(header_len + 1).copied()) {
+                out.push(doc);
+                shown_doc = true;
+            }
             has_doc = true;
         }
     }
-    let mut end = symbol.span.start_line + out.len() as u32;
+    let mut end = symbol.span.start_line + (header_len + usize::from(has_doc)) as u32;
     let is_container = matches!(
         symbol.kind,
         SymbolKind::Class
@@ -165,7 +196,7 @@ fn condensed(file: &FileIndex, index: usize) -> (String, u32) {
         }
     }
     match file.lang {
-        Lang::Python if !has_doc && listed == 0 => {
+        Lang::Python if !shown_doc && listed == 0 => {
             if let Some(last) = out.last_mut() {
                 *last = without_body(last, Lang::Python);
             }
@@ -182,6 +213,41 @@ fn condensed(file: &FileIndex, index: usize) -> (String, u32) {
     }
     let lines: Vec<&str> = out.iter().map(String::as_str).collect();
     (join(&lines), end)
+}
+
+/// A header spread over several lines, joined into one: `def f(\n    a,\n    b,\n):` becomes
+/// `def f(a, b):`.
+fn one_line(lines: &[&str]) -> String {
+    let mut out = indentation(lines[0]).to_string();
+    for line in lines {
+        let code = line.split('#').next().unwrap_or(line).trim();
+        if code.is_empty() {
+            continue;
+        }
+        if !out.trim().is_empty() && !out.ends_with(['(', '[']) && !code.starts_with([')', ']']) {
+            out.push(' ');
+        }
+        out.push_str(code);
+    }
+    out.replace(",)", ")").replace(",]", "]")
+}
+
+/// The first line of a docstring that opens on `line`, closed; a docstring whose text starts
+/// on the `next` line gives that line instead. None when there is no text to show.
+fn docstring_summary(line: &str, next: Option<&str>) -> Option<String> {
+    let trimmed = line.trim();
+    let quote = ["\"\"\"", "'''"]
+        .into_iter()
+        .find(|q| trimmed.trim_start_matches(['r', 'b', 'u', 'R', 'B', 'U']) == *q);
+    match (quote, next) {
+        (Some(quote), Some(next)) => {
+            let text = next.trim().trim_end_matches(quote).trim_end();
+            (!text.is_empty() && !text.contains(quote))
+                .then(|| format!("{}{quote}{text}{quote}", indentation(line)))
+        }
+        (Some(_), None) => None,
+        (None, _) => Some(closed_docstring(line)),
+    }
 }
 
 /// A docstring's first line, closed if the docstring goes on.
@@ -227,7 +293,7 @@ fn header_lines(lines: &[&str], lang: Lang, symbol: &Symbol) -> usize {
     if matches!(symbol.kind, SymbolKind::Constant | SymbolKind::Field) {
         return 1;
     }
-    for (i, line) in lines.iter().enumerate().take(8) {
+    for (i, line) in lines.iter().enumerate().take(24) {
         let code = match lang {
             Lang::Python => line.split('#').next().unwrap_or(line),
             Lang::Rust => line.split("//").next().unwrap_or(line),
@@ -275,6 +341,33 @@ mod tests {
                 def get(url,
                         params=None):
                     """Sends a GET request."""
+            "#]],
+        );
+    }
+
+    #[test]
+    fn python_long_header_is_joined_and_docstring_text_taken_from_its_next_line() {
+        check(
+            "a.py",
+            "def request(\n    self,\n    method,\n    url,  # absolute\n    params=None,\n):\n    \"\"\"\n    Constructs a Request.\n    \"\"\"\n    return 1\n",
+            "request",
+            expect![[r#"
+                0-7
+                def request(self, method, url, params=None):
+                    """Constructs a Request."""
+            "#]],
+        );
+    }
+
+    #[test]
+    fn python_empty_docstring_shows_no_doc_line() {
+        check(
+            "a.py",
+            "def session():\n    \"\"\"\n    \"\"\"\n    return Session()\n",
+            "session",
+            expect![[r#"
+                0-2
+                def session(): ...
             "#]],
         );
     }
