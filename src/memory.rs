@@ -10,7 +10,7 @@
 //! (`.corrupt-<timestamp>`) with a logged message; an unwritable one turns memory off
 //! ([`MemoryStore::open_or_off`]) without stopping anything else.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -379,6 +379,7 @@ impl MemoryStore {
     ) -> Result<Vec<Memory>, MemoryError> {
         let result = (|| {
             let mut scores: HashMap<i64, f64> = HashMap::new();
+            let mut keyed: HashSet<i64> = HashSet::new();
             let hits = self.lexical(query, 50)?;
             let best = hits.iter().map(|(_, s)| *s).fold(0.0_f64, f64::max);
             for (id, score) in hits {
@@ -396,11 +397,15 @@ impl MemoryStore {
                         .collect::<Result<Vec<_>, _>>()?;
                     for id in ids {
                         *scores.entry(id).or_default() += weight;
+                        keyed.insert(id);
                     }
                 }
             }
             let ids: Vec<i64> = scores.keys().copied().collect();
             let mut memories = self.load(&ids)?;
+            // A memory found by words alone must share most of the question's words: recalled
+            // for one shared word, an unrelated answer is what a small model copies.
+            memories.retain(|m| keyed.contains(&m.id) || shares_most_words(query, &m.question));
             for memory in &mut memories {
                 let score = scores.get(&memory.id).copied().unwrap_or(0.0);
                 memory.score = if memory.stale { score * 0.25 } else { score };
@@ -527,6 +532,26 @@ fn is_corruption(error: &rusqlite::Error) -> bool {
 }
 
 /// An FTS5 expression matching any word of `query` (each quoted, so no FTS syntax leaks in).
+/// Whether `a` and `b` share at least half of the content words of the longer one.
+fn shares_most_words(a: &str, b: &str) -> bool {
+    let words = |text: &str| -> HashSet<String> {
+        text.split(|c: char| !c.is_alphanumeric() && c != '_')
+            .filter(|w| w.chars().count() >= 3)
+            .map(str::to_lowercase)
+            .filter(|w| !STOPWORDS.contains(&w.as_str()))
+            .collect()
+    };
+    let (a, b) = (words(a), words(b));
+    let longer = a.len().max(b.len());
+    longer > 0 && a.intersection(&b).count() * 2 >= longer
+}
+
+const STOPWORDS: &[&str] = &[
+    "the", "and", "for", "how", "what", "where", "when", "why", "which", "who", "does", "did",
+    "this", "that", "with", "from", "are", "was", "can", "should", "would", "into", "about", "its",
+    "there", "their", "has", "have", "not", "you", "use", "used", "work", "works",
+];
+
 fn fts_expression(query: &str) -> Option<String> {
     let words: Vec<String> = query
         .split(|c: char| !c.is_alphanumeric() && c != '_')
@@ -559,6 +584,32 @@ mod tests {
 
     fn ids(memories: &[Memory]) -> Vec<i64> {
         memories.iter().map(|m| m.id).collect()
+    }
+
+    #[test]
+    fn recall_by_words_needs_most_of_the_question_not_one_shared_word() {
+        let (_dir, mut store) = store();
+        let context = store
+            .remember(&memory(
+                "How does pith choose the context for a completion?",
+                "By the names near the cursor.",
+                &[],
+                &[],
+            ))
+            .unwrap();
+        let unrelated = store
+            .recall(
+                "Where does pith decide whether a completion is one line or several?",
+                &[],
+                &[],
+                2,
+            )
+            .unwrap();
+        assert_eq!(ids(&unrelated), Vec::<i64>::new());
+        let reworded = store
+            .recall("how is the completion context chosen by pith", &[], &[], 2)
+            .unwrap();
+        assert_eq!(ids(&reworded), vec![context]);
     }
 
     #[test]

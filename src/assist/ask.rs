@@ -7,7 +7,7 @@
 //! of thousands of symbols, and questions about code name the things they are about.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
@@ -204,6 +204,19 @@ const STOPWORDS: &[&str] = &[
     "show",
 ];
 
+/// `tests/…`, `test_*.py`, `*_test.py`, `*_tests.rs`, `conftest.py`.
+fn is_test_file(path: &Path) -> bool {
+    let stem = path
+        .file_stem()
+        .map_or(String::new(), |s| s.to_string_lossy().into_owned());
+    path.components()
+        .any(|c| matches!(c.as_os_str().to_str(), Some("tests" | "test")))
+        || stem.starts_with("test_")
+        || stem.ends_with("_test")
+        || stem.ends_with("_tests")
+        || stem == "conftest"
+}
+
 /// One searchable symbol: its file, its index there, weighted term counts, total weight.
 type Document = (Arc<FileIndex>, usize, HashMap<String, f32>, f32);
 
@@ -218,6 +231,7 @@ pub fn search(index: &WorkspaceIndex, question: &str, limit: usize) -> Vec<Excer
     if query.is_empty() {
         return Vec::new();
     }
+    let asks_about_tests = query.iter().any(|term| term.starts_with("test"));
     let files = index.files();
     // Documents: one per symbol, as term → weighted count.
     let mut documents: Vec<Document> = Vec::new();
@@ -268,6 +282,11 @@ pub fn search(index: &WorkspaceIndex, question: &str, limit: usize) -> Vec<Excer
             let kind = file.symbols[i].kind;
             // Impl blocks repeat their type; a module symbol spans a whole file.
             if matches!(kind, SymbolKind::Impl | SymbolKind::Module) {
+                score *= 0.5;
+            }
+            // Tests name what they test, so they match a question's words as well as the code
+            // does, and a small model then answers from their fixtures.
+            if !asks_about_tests && is_test_file(&file.path) {
                 score *= 0.5;
             }
             (score > 0.0).then_some(Excerpt {
@@ -418,10 +437,10 @@ pub fn ask_prompt(
         if context.is_empty() {
             format!("No code in the workspace matched the question.\n\nQuestion: {question}")
         } else {
+            // Short: a small model tends to repeat a longer instruction instead of answering.
             let example = sources.first().map_or("path:line", String::as_str);
             format!(
-                "Code excerpts:\n\n{context}Question: {question}\nAnswer briefly. After each \
-                 claim, cite the excerpt it comes from as path:line, like ({example})."
+                "Code excerpts:\n\n{context}Question: {question}\n(Cite path:line, like {example}.)"
             )
         }
     };
