@@ -199,19 +199,31 @@ pub fn complete_batch(cli: &Cli, args: &CompleteArgs) -> anyhow::Result<()> {
             &snippets,
             never_cancelled(),
         ));
-        let (text, prompt_tokens) = match result {
-            Ok(completion) => (completion.text, completion.prompt_tokens),
+        let (text, raw, prompt_tokens) = match result {
+            Ok(completion) => (completion.text, completion.raw, completion.prompt_tokens),
             Err(error) => {
                 tracing::warn!(id = %query.id, %error, "completion failed");
-                (String::new(), 0)
+                (String::new(), String::new(), 0)
             }
         };
-        let out = serde_json::json!({
+        let mut out = serde_json::json!({
             "id": query.id,
             "completion": text,
             "prompt_tokens": prompt_tokens,
             "ms": started.elapsed().as_millis() as u64,
         });
+        if args.show_prompt {
+            let prompt = completion::fim_prompt(
+                &config,
+                &workspace,
+                &settings,
+                &input,
+                &snippets,
+                &count_tokens,
+            );
+            out["prompt"] = crate::prompt::render_parts(&prompt).into();
+            out["raw"] = raw.into();
+        }
         writeln!(stdout, "{out}")?;
         stdout.flush()?;
     }
