@@ -166,6 +166,34 @@ fn importers_are_the_files_whose_imports_resolve_to_a_file() {
 }
 
 #[test]
+fn python_self_member_is_found_in_base_classes_through_imports() {
+    let (_dir, index) = workspace(&[
+        (
+            "pkg/base.py",
+            "class Base:\n    def send(self, data):\n        pass\n\nclass Mixin(Base):\n    def close(self):\n        pass\n",
+        ),
+        (
+            "pkg/other.py",
+            "class Unrelated:\n    def send(self, data):\n        pass\n",
+        ),
+        (
+            "pkg/http.py",
+            "from .base import Mixin as M\n\nclass Adapter(M, metaclass=type):\n    def run(self):\n        self.send(1)\n        self.close()\n        self.missing()\n",
+        ),
+    ]);
+    // Two classes define `send`; the base class chain picks the right one.
+    assert_eq!(
+        goto(&index, "pkg/http.py", "send(1)"),
+        ["pkg/base.py:Base.send"]
+    );
+    assert_eq!(
+        goto(&index, "pkg/http.py", "close()"),
+        ["pkg/base.py:Mixin.close"]
+    );
+    assert!(goto(&index, "pkg/http.py", "missing()").is_empty());
+}
+
+#[test]
 fn python_goto_definition_prefers_scope_then_imports_then_workspace() {
     let (_dir, index) = workspace(PYTHON);
     assert_eq!(

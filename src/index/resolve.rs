@@ -307,13 +307,101 @@ impl WorkspaceIndex {
                 index,
             })
             .collect();
-        if !local.is_empty() || file.lang != Lang::Rust {
+        if !local.is_empty() {
             return local;
         }
-        self.definitions(name)
+        match file.lang {
+            Lang::Python => {
+                let class = SymbolRef {
+                    file: file.clone(),
+                    index: type_index,
+                };
+                self.inherited_members(&class, name, &mut HashSet::new())
+            }
+            Lang::Rust => self
+                .definitions(name)
+                .into_iter()
+                .filter(|r| r.symbol().container.as_deref() == Some(&*type_symbol.name))
+                .collect(),
+        }
+    }
+
+    /// Members named `name` of the base classes of the Python class `class`, nearest base
+    /// first, through the bases' own bases (each class visited once).
+    fn inherited_members(
+        &self,
+        class: &SymbolRef,
+        name: &str,
+        visited: &mut HashSet<(PathBuf, usize)>,
+    ) -> Vec<SymbolRef> {
+        if visited.len() > 32 || !visited.insert((class.file.path.clone(), class.index)) {
+            return Vec::new();
+        }
+        for base in python_bases(&class.symbol().signature) {
+            for base_class in self.resolve_class(&class.file, base) {
+                let members: Vec<SymbolRef> = base_class
+                    .file
+                    .symbols
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| s.parent == Some(base_class.index) && *s.name == *name)
+                    .map(|(index, _)| SymbolRef {
+                        file: base_class.file.clone(),
+                        index,
+                    })
+                    .collect();
+                if !members.is_empty() {
+                    return members;
+                }
+                let inherited = self.inherited_members(&base_class, name, visited);
+                if !inherited.is_empty() {
+                    return inherited;
+                }
+            }
+        }
+        Vec::new()
+    }
+
+    /// The classes a name written in `file` refers to: defined in the file, imported, or
+    /// (failing both) defined once anywhere in the workspace.
+    fn resolve_class(&self, file: &Arc<FileIndex>, name: &str) -> Vec<SymbolRef> {
+        let is_class = |r: &SymbolRef| r.symbol().kind == SymbolKind::Class;
+        let local: Vec<SymbolRef> = file
+            .symbols
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.parent.is_none() && *s.name == *name)
+            .map(|(index, _)| SymbolRef {
+                file: file.clone(),
+                index,
+            })
+            .filter(is_class)
+            .collect();
+        if !local.is_empty() {
+            return local;
+        }
+        for import in &file.imports {
+            if import.local_name() == name && !import.glob {
+                let found: Vec<SymbolRef> = self
+                    .resolve_import(&file.path, import)
+                    .into_iter()
+                    .filter(is_class)
+                    .collect();
+                if !found.is_empty() {
+                    return found;
+                }
+            }
+        }
+        let everywhere: Vec<SymbolRef> = self
+            .definitions(name)
             .into_iter()
-            .filter(|r| r.symbol().container.as_deref() == Some(&*type_symbol.name))
-            .collect()
+            .filter(is_class)
+            .collect();
+        if everywhere.len() == 1 {
+            everywhere
+        } else {
+            Vec::new()
+        }
     }
 
     fn resolve_python_module(&self, from: &Path, module: &str) -> Vec<PathBuf> {
@@ -660,4 +748,26 @@ pub(crate) fn identifier_at(text: &str, offset: usize) -> Option<(usize, usize)>
     let word = &text[start..end];
     let first = word.chars().next()?;
     (!first.is_numeric()).then_some((start, end))
+}
+
+/// The base class names of a Python class header (`class A(B, mod.C, metaclass=M):` gives
+/// `B`, `C`): the last segment of each, keyword arguments and generics left out.
+fn python_bases(signature: &str) -> Vec<&str> {
+    let Some(open) = signature.find('(') else {
+        return Vec::new();
+    };
+    let Some(close) = signature.rfind(')') else {
+        return Vec::new();
+    };
+    if close <= open {
+        return Vec::new();
+    }
+    signature[open + 1..close]
+        .split(',')
+        .map(str::trim)
+        .filter(|base| !base.is_empty() && !base.contains('='))
+        .map(|base| base.split('[').next().unwrap_or(base))
+        .filter_map(|base| base.rsplit('.').next())
+        .filter(|base| base.chars().all(is_identifier_char) && !base.is_empty())
+        .collect()
 }
