@@ -166,7 +166,7 @@ fn importers_are_the_files_whose_imports_resolve_to_a_file() {
 }
 
 #[test]
-fn python_self_member_is_found_in_base_classes_through_imports() {
+fn python_self_member_is_an_attribute_or_found_in_base_classes_through_imports() {
     let (_dir, index) = workspace(&[
         (
             "pkg/base.py",
@@ -178,7 +178,7 @@ fn python_self_member_is_found_in_base_classes_through_imports() {
         ),
         (
             "pkg/http.py",
-            "from .base import Mixin as M\n\nclass Adapter(M, metaclass=type):\n    def run(self):\n        self.send(1)\n        self.close()\n        self.missing()\n",
+            "from .base import Mixin as M\n\nclass Adapter(M, metaclass=type):\n    def __init__(self):\n        self.pool = []\n\n    def run(self):\n        self.send(1)\n        self.close()\n        self.missing()\n        return self.pool\n",
         ),
     ]);
     // Two classes define `send`; the base class chain picks the right one.
@@ -191,6 +191,11 @@ fn python_self_member_is_found_in_base_classes_through_imports() {
         ["pkg/base.py:Mixin.close"]
     );
     assert!(goto(&index, "pkg/http.py", "missing()").is_empty());
+    // An attribute assigned in `__init__` is a member of the class.
+    assert_eq!(
+        goto(&index, "pkg/http.py", "pool\n"),
+        ["pkg/http.py:Adapter.pool"]
+    );
 }
 
 #[test]

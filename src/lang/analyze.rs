@@ -159,6 +159,7 @@ pub(crate) fn analyze_parts(
     }
     let Found {
         definitions,
+        attribute_targets,
         reference_nodes,
         mut not_references,
         mut imports,
@@ -168,6 +169,8 @@ pub(crate) fn analyze_parts(
     imports.sort_by_key(|import| import.line);
     import_ranges.sort_by_key(|range| (range.start, range.end));
     import_ranges.dedup();
+    let mut definitions = definitions;
+    definitions.extend(instance_attributes(text, &attribute_targets));
     let mut names = Names::default();
     let symbols = build_symbols(lang, text, definitions, &mut names);
     for symbol in &symbols {
@@ -240,7 +243,26 @@ fn build_symbols<'a>(
         {
             open.pop();
         }
-        let parent = open.last().map(|&(_, index)| index);
+        let mut parent = open.last().map(|&(_, index)| index);
+        if kind == SymbolKind::Field && text[..name_node.start_byte()].ends_with("self.") {
+            // `self.x = …` belongs to the class of the method it is assigned in, once.
+            let class = open
+                .iter()
+                .rev()
+                .map(|&(_, index)| index)
+                .find(|&index| symbols[index].kind == SymbolKind::Class);
+            let name_text = node_text(name_node, text);
+            let in_method = parent.is_some_and(|index| symbols[index].kind == SymbolKind::Method);
+            let known = |class: usize| {
+                symbols
+                    .iter()
+                    .any(|s| s.parent == Some(class) && *s.name == *name_text)
+            };
+            match class {
+                Some(class) if in_method && !known(class) => parent = Some(class),
+                _ => continue,
+            }
+        }
         let kind = match (kind, parent.map(|index| symbols[index].kind)) {
             (
                 SymbolKind::Function,
@@ -280,6 +302,25 @@ fn build_symbols<'a>(
         open.push((node.end_byte(), symbols.len() - 1));
     }
     symbols
+}
+
+/// `self.name = …` and `self.name: T = …` among the walk's assignment targets: the assignment
+/// and the name, as field definitions (`build_symbols` files them under the method's class).
+fn instance_attributes<'t>(
+    text: &str,
+    targets: &[(Node<'t>, Node<'t>, Node<'t>)],
+) -> Vec<(Node<'t>, Node<'t>, SymbolKind)> {
+    targets
+        .iter()
+        .filter(|(assignment, attribute, name)| {
+            text[..name.start_byte()].ends_with("self.")
+                && attribute
+                    .child_by_field_name("object")
+                    .is_some_and(|object| &text[object.byte_range()] == "self")
+                && assignment.child_by_field_name("left") == Some(*attribute)
+        })
+        .map(|&(assignment, _, name)| (assignment, name, SymbolKind::Field))
+        .collect()
 }
 
 /// The header of a definition up to its body, whitespace-collapsed.
@@ -330,6 +371,13 @@ fn python_doc(node: Node, text: &str) -> Option<String> {
                 .find(|child| child.kind() != "comment")?
         }
         None => {
+            // Most assignments have no docstring: look at the text before asking the tree for
+            // the parent and sibling (each a walk down from the root).
+            let after = text.get(node.end_byte()..).unwrap_or("").trim_start();
+            let after = after.trim_start_matches(['r', 'R', 'b', 'B', 'u', 'U', 'f', 'F']);
+            if !after.starts_with(['"', '\'']) {
+                return None;
+            }
             let statement = node
                 .parent()
                 .filter(|p| p.kind() == "expression_statement")?;
@@ -397,7 +445,16 @@ fn clean_docstring(value: &str) -> String {
 /// inline `mod`, the inner doc comments (`//!`) at the top of its body follow them.
 fn rust_doc(node: Node, text: &str) -> Option<String> {
     let mut lines: Vec<String> = Vec::new();
-    let mut sibling = node.prev_sibling();
+    // Only a doc comment or an attribute can end right before a documented item: check the
+    // text before asking the tree for siblings (each a walk down from the root).
+    let before_text = text.get(..node.start_byte()).unwrap_or("").trim_end();
+    let last_line = before_text.rsplit('\n').next().unwrap_or("").trim_start();
+    let may_have_doc = before_text.ends_with([']', '/']) || last_line.starts_with("//");
+    let mut sibling = if may_have_doc {
+        node.prev_sibling()
+    } else {
+        None
+    };
     let mut before: Vec<Node> = Vec::new();
     while let Some(previous) = sibling {
         match previous.kind() {
@@ -616,6 +673,8 @@ fn push_use_path(path: &str, alias: Option<String>, line: u32, out: &mut Vec<Imp
 #[derive(Default)]
 struct Found<'t> {
     definitions: Vec<(Node<'t>, Node<'t>, SymbolKind)>,
+    /// (assignment, attribute, name) of each `x.name = …` the walk met (Python).
+    attribute_targets: Vec<(Node<'t>, Node<'t>, Node<'t>)>,
     reference_nodes: Vec<Node<'t>>,
     not_references: FxHashSet<usize>,
     imports: Vec<Import>,
@@ -680,7 +739,8 @@ fn walk<'t>(
     query_cursor.set_max_start_depth(Some(0));
     let mut cursor = root.walk();
     // Kinds of the nodes above the cursor's node.
-    let mut parents: Vec<u16> = Vec::new();
+    let mut parents: Vec<(u16, Node<'t>)> = Vec::new();
+    let attribute_kinds = rules.self_attribute_kinds;
     'visit: loop {
         let node = cursor.node();
         let kind = node.kind_id();
@@ -691,12 +751,22 @@ fn walk<'t>(
             }
         }
         if rules.is_identifier(kind) {
-            let parent = parents.last().copied().unwrap_or(u16::MAX);
+            let parent = parents.last().map_or(u16::MAX, |&(kind, _)| kind);
             if !rules.is_binding(parent, cursor.field_id()) {
                 found.reference_nodes.push(node);
+                // `….name = …`: a candidate instance attribute, checked by `instance_attributes`.
+                if let Some((attribute, assignment)) = attribute_kinds
+                    && parent == attribute
+                    && let [.., (grandparent, assignment_node), (_, attribute_node)] = parents[..]
+                    && grandparent == assignment
+                {
+                    found
+                        .attribute_targets
+                        .push((assignment_node, attribute_node, node));
+                }
             }
         } else if cursor.goto_first_child() {
-            parents.push(kind);
+            parents.push((kind, node));
             continue;
         }
         loop {

@@ -269,6 +269,8 @@ impl CompiledQuery {
 pub(crate) struct ReferenceRules {
     pub(crate) identifier_kinds: Vec<u16>,
     pub(crate) bindings: Vec<(u16, Option<std::num::NonZeroU16>)>,
+    /// (attribute, assignment) node kinds when `self.x = …` defines an instance attribute.
+    pub(crate) self_attribute_kinds: Option<(u16, u16)>,
 }
 
 impl ReferenceRules {
@@ -276,6 +278,8 @@ impl ReferenceRules {
         let language = lang.language();
         let kind = |name: &str| language.id_for_node_kind(name, true);
         ReferenceRules {
+            self_attribute_kinds: (lang == Lang::Python)
+                .then(|| (kind("attribute"), kind("assignment"))),
             identifier_kinds: identifiers.iter().map(|name| kind(name)).collect(),
             bindings: bindings
                 .iter()

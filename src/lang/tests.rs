@@ -56,6 +56,12 @@ class Größe(Base, metaclass=Meta):
     def método(self, a: int, *args, **kw) -> "Größe":
         '''Does things.'''
         helper(a)
+        self.größe = a
+        self.count = a
+        if a:
+            self.größe, self.last = a, a
+        def local():
+            self.hidden = 1
         return os.path.join(a)
 
 def helper(
@@ -76,8 +82,10 @@ def helper(
                 21:9 method Größe.Inner.deep — def deep(self, x):
               25:5 method Größe.método — def método(self, a: int, *args, **kw) -> "Größe":
                   "Does things."
-            30:1 function helper — def helper( a, b=2, ):
-              34:5 function helper.nested — def nested():
+              28:9 field Größe.größe — self.größe = a
+                32:9 function Größe.método.local — def local():
+            36:1 function helper — def helper( a, b=2, ):
+              40:5 function helper.nested — def nested():
             import 2:os module=os name=- alias=-
             import 2:system module=sys name=- alias=system
             import 3:c module=a.b.c name=- alias=-
@@ -85,7 +93,7 @@ def helper(
             import 5:T module=..pkg.mod name=Thing alias=T
             import 5:other module=..pkg.mod name=other alias=-
             import 6:x module=x name=- alias=- glob
-            8 symbols, 7 imports, 13 references, 0 parse errors
+            10 symbols, 7 imports, 18 references, 0 parse errors
         "#]],
     );
 }

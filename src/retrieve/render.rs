@@ -181,9 +181,13 @@ fn condensed(file: &FileIndex, index: usize) -> (String, u32) {
             .filter(|s| s.parent == Some(index))
             .collect();
         members.sort_by_key(|s| s.span.start_line);
+        // `self.x = …` attributes are members found inside a method: not a line of the class.
+        let mut inside_until = 0;
         for member in members {
             let offset = (member.span.start_line - symbol.span.start_line) as usize;
-            if offset < header_len + usize::from(has_doc) || listed >= MAX_MEMBERS {
+            let nested = member.span.start_line < inside_until;
+            inside_until = inside_until.max(member.span.end_line + 1);
+            if offset < header_len + usize::from(has_doc) || listed >= MAX_MEMBERS || nested {
                 continue;
             }
             if let Some(line) = all.get(offset) {
