@@ -231,7 +231,8 @@ fn build_symbols<'a>(
 ) -> Vec<Symbol> {
     // Outer definitions before inner ones that start at the same byte.
     found.sort_by_key(|(node, _, _)| (node.start_byte(), std::cmp::Reverse(node.end_byte())));
-    found.dedup_by_key(|(node, _, _)| node.byte_range());
+    // (`self.a, self.b = …` defines two names with one node.)
+    found.dedup_by_key(|(node, name, _)| (node.byte_range(), name.start_byte()));
 
     let mut symbols: Vec<Symbol> = Vec::with_capacity(found.len());
     // Open definitions: (end byte, index into `symbols`).
@@ -252,7 +253,12 @@ fn build_symbols<'a>(
                 .map(|&(_, index)| index)
                 .find(|&index| symbols[index].kind == SymbolKind::Class);
             let name_text = node_text(name_node, text);
-            let in_method = parent.is_some_and(|index| symbols[index].kind == SymbolKind::Method);
+            let in_method = open
+                .iter()
+                .rev()
+                .map(|&(_, index)| symbols[index].kind)
+                .find(|&kind| kind != SymbolKind::Field)
+                == Some(SymbolKind::Method);
             let known = |class: usize| {
                 symbols
                     .iter()
@@ -304,22 +310,34 @@ fn build_symbols<'a>(
     symbols
 }
 
-/// `self.name = …` and `self.name: T = …` among the walk's assignment targets: the assignment
-/// and the name, as field definitions (`build_symbols` files them under the method's class).
+/// An attribute on the left of an assignment: `x.name = …`, `x.name, y = …`.
+#[derive(Debug, Clone, Copy)]
+struct AttributeTarget<'t> {
+    assignment: Node<'t>,
+    /// The assignment's `left`: the attribute, or the list of targets holding it.
+    left: Node<'t>,
+    attribute: Node<'t>,
+    name: Node<'t>,
+}
+
+/// `self.name = …`, `self.name: T = …` and `self.a, self.b = …` among the walk's assignment
+/// targets: the assignment and the name, as field definitions (`build_symbols` files them under
+/// the method's class).
 fn instance_attributes<'t>(
     text: &str,
-    targets: &[(Node<'t>, Node<'t>, Node<'t>)],
+    targets: &[AttributeTarget<'t>],
 ) -> Vec<(Node<'t>, Node<'t>, SymbolKind)> {
     targets
         .iter()
-        .filter(|(assignment, attribute, name)| {
-            text[..name.start_byte()].ends_with("self.")
-                && attribute
+        .filter(|target| {
+            text[..target.name.start_byte()].ends_with("self.")
+                && target
+                    .attribute
                     .child_by_field_name("object")
                     .is_some_and(|object| &text[object.byte_range()] == "self")
-                && assignment.child_by_field_name("left") == Some(*attribute)
+                && target.assignment.child_by_field_name("left") == Some(target.left)
         })
-        .map(|&(assignment, _, name)| (assignment, name, SymbolKind::Field))
+        .map(|target| (target.assignment, target.name, SymbolKind::Field))
         .collect()
 }
 
@@ -673,8 +691,8 @@ fn push_use_path(path: &str, alias: Option<String>, line: u32, out: &mut Vec<Imp
 #[derive(Default)]
 struct Found<'t> {
     definitions: Vec<(Node<'t>, Node<'t>, SymbolKind)>,
-    /// (assignment, attribute, name) of each `x.name = …` the walk met (Python).
-    attribute_targets: Vec<(Node<'t>, Node<'t>, Node<'t>)>,
+    /// Each `x.name = …` (or `x.name, y = …`) the walk met (Python).
+    attribute_targets: Vec<AttributeTarget<'t>>,
     reference_nodes: Vec<Node<'t>>,
     not_references: FxHashSet<usize>,
     imports: Vec<Import>,
@@ -740,7 +758,7 @@ fn walk<'t>(
     let mut cursor = root.walk();
     // Kinds of the nodes above the cursor's node.
     let mut parents: Vec<(u16, Node<'t>)> = Vec::new();
-    let attribute_kinds = rules.self_attribute_kinds;
+    let self_attributes = rules.self_attributes;
     'visit: loop {
         let node = cursor.node();
         let kind = node.kind_id();
@@ -755,14 +773,37 @@ fn walk<'t>(
             if !rules.is_binding(parent, cursor.field_id()) {
                 found.reference_nodes.push(node);
                 // `….name = …`: a candidate instance attribute, checked by `instance_attributes`.
-                if let Some((attribute, assignment)) = attribute_kinds
-                    && parent == attribute
-                    && let [.., (grandparent, assignment_node), (_, attribute_node)] = parents[..]
-                    && grandparent == assignment
+                if let Some(kinds) = self_attributes
+                    && parent == kinds.attribute
                 {
-                    found
-                        .attribute_targets
-                        .push((assignment_node, attribute_node, node));
+                    match parents[..] {
+                        [.., (assignment, assignment_node), (_, attribute_node)]
+                            if assignment == kinds.assignment =>
+                        {
+                            found.attribute_targets.push(AttributeTarget {
+                                assignment: assignment_node,
+                                left: attribute_node,
+                                attribute: attribute_node,
+                                name: node,
+                            });
+                        }
+                        [
+                            ..,
+                            (assignment, assignment_node),
+                            (list, list_node),
+                            (_, attribute_node),
+                        ] if assignment == kinds.assignment
+                            && kinds.target_lists.contains(&list) =>
+                        {
+                            found.attribute_targets.push(AttributeTarget {
+                                assignment: assignment_node,
+                                left: list_node,
+                                attribute: attribute_node,
+                                name: node,
+                            });
+                        }
+                        _ => {}
+                    }
                 }
             }
         } else if cursor.goto_first_child() {

@@ -269,8 +269,17 @@ impl CompiledQuery {
 pub(crate) struct ReferenceRules {
     pub(crate) identifier_kinds: Vec<u16>,
     pub(crate) bindings: Vec<(u16, Option<std::num::NonZeroU16>)>,
-    /// (attribute, assignment) node kinds when `self.x = …` defines an instance attribute.
-    pub(crate) self_attribute_kinds: Option<(u16, u16)>,
+    /// Node kinds when `self.x = …` defines an instance attribute.
+    pub(crate) self_attributes: Option<SelfAttributeKinds>,
+}
+
+/// The node kinds of `self.x = …` and `self.x, self.y = …` (Python).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SelfAttributeKinds {
+    pub(crate) attribute: u16,
+    pub(crate) assignment: u16,
+    /// Lists of targets an attribute may sit in, directly on the left of an assignment.
+    pub(crate) target_lists: [u16; 2],
 }
 
 impl ReferenceRules {
@@ -278,8 +287,11 @@ impl ReferenceRules {
         let language = lang.language();
         let kind = |name: &str| language.id_for_node_kind(name, true);
         ReferenceRules {
-            self_attribute_kinds: (lang == Lang::Python)
-                .then(|| (kind("attribute"), kind("assignment"))),
+            self_attributes: (lang == Lang::Python).then(|| SelfAttributeKinds {
+                attribute: kind("attribute"),
+                assignment: kind("assignment"),
+                target_lists: [kind("pattern_list"), kind("tuple_pattern")],
+            }),
             identifier_kinds: identifiers.iter().map(|name| kind(name)).collect(),
             bindings: bindings
                 .iter()

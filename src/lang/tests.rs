@@ -83,6 +83,7 @@ def helper(
               25:5 method Größe.método — def método(self, a: int, *args, **kw) -> "Größe":
                   "Does things."
               28:9 field Größe.größe — self.größe = a
+              31:13 field Größe.last — self.größe, self.last = a, a
                 32:9 function Größe.método.local — def local():
             36:1 function helper — def helper( a, b=2, ):
               40:5 function helper.nested — def nested():
@@ -93,7 +94,7 @@ def helper(
             import 5:T module=..pkg.mod name=Thing alias=T
             import 5:other module=..pkg.mod name=other alias=-
             import 6:x module=x name=- alias=- glob
-            10 symbols, 7 imports, 18 references, 0 parse errors
+            11 symbols, 7 imports, 18 references, 0 parse errors
         "#]],
     );
 }
