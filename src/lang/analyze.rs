@@ -237,6 +237,8 @@ fn build_symbols<'a>(
     let mut symbols: Vec<Symbol> = Vec::with_capacity(found.len());
     // Open definitions: (end byte, index into `symbols`).
     let mut open: Vec<(usize, usize)> = Vec::new();
+    // (parent, name) of every member so far: an attribute is filed once per class.
+    let mut members: FxHashSet<(usize, &str)> = FxHashSet::default();
     for (node, name_node, kind) in found {
         while open
             .last()
@@ -259,13 +261,10 @@ fn build_symbols<'a>(
                 .map(|&(_, index)| symbols[index].kind)
                 .find(|&kind| kind != SymbolKind::Field)
                 == Some(SymbolKind::Method);
-            let known = |class: usize| {
-                symbols
-                    .iter()
-                    .any(|s| s.parent == Some(class) && *s.name == *name_text)
-            };
             match class {
-                Some(class) if in_method && !known(class) => parent = Some(class),
+                Some(class) if in_method && !members.contains(&(class, name_text)) => {
+                    parent = Some(class)
+                }
                 _ => continue,
             }
         }
@@ -277,6 +276,9 @@ fn build_symbols<'a>(
             (kind, _) => kind,
         };
         let name_text = node_text(name_node, text);
+        if let Some(parent) = parent {
+            members.insert((parent, name_text));
+        }
         let name = names
             .entry(name_text)
             .or_insert_with(|| name_text.into())
