@@ -1,5 +1,6 @@
 //! Turning a parsed file into a `FileIndex`: runs a language's `tags` and `imports` queries and
-//! derives what queries cannot say (parents, qualified names, signatures, docs, methods).
+//! derives what queries cannot say (parents, qualified names, signatures, docs, methods, and
+//! Python instance attributes: `self.x = …` in a method, which the tree walk meets anyway).
 //!
 //! References are deduplicated per enclosing definition: each definition (and, outside any,
 //! each top-level item) records the first use of each name inside it. That is what retrieval and "who uses
