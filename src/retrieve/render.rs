@@ -297,7 +297,13 @@ fn header_lines(lines: &[&str], lang: Lang, symbol: &Symbol) -> usize {
     if matches!(symbol.kind, SymbolKind::Constant | SymbolKind::Field) {
         return 1;
     }
-    for (i, line) in lines.iter().enumerate().take(24) {
+    // A long Python header is joined onto one line (see `condensed`); a Rust one is kept as
+    // written, so past a few lines its first line has to do.
+    let look = match lang {
+        Lang::Python => 24,
+        Lang::Rust => 8,
+    };
+    for (i, line) in lines.iter().enumerate().take(look) {
         let code = match lang {
             Lang::Python => line.split('#').next().unwrap_or(line),
             Lang::Rust => line.split("//").next().unwrap_or(line),
