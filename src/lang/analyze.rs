@@ -809,7 +809,7 @@ fn walk<'t>(
                     }
                 }
             }
-        } else if cursor.goto_first_child() {
+        } else if !rules.is_opaque(kind, node, text) && cursor.goto_first_child() {
             parents.push((kind, node));
             continue;
         }

@@ -226,6 +226,20 @@ fn references_skip_definitions_parameters_and_imports_and_dedupe_per_scope() {
 }
 
 #[test]
+fn references_inside_f_strings_count_but_not_inside_plain_strings_or_comments() {
+    let refs = references(
+        Lang::Python,
+        "def g(a):\n    s = f\"{helper(a)}\"\n    t = \"{other(a)}\"\n    # comment(named)\n    return rb\"x\" + Rf\"{third}\"\n",
+    );
+    assert_eq!(refs, ["s@2", "helper@2", "a@2", "t@3", "third@5"]);
+    let refs = references(
+        Lang::Rust,
+        "fn f() {\n    // g(x)\n    let s = \"h(y)\";\n    k(s)\n}\n",
+    );
+    assert_eq!(refs, ["k@4", "s@4"]);
+}
+
+#[test]
 fn parse_errors_are_counted_and_never_fatal() {
     let input = "def f(:\n  pass\nclass\n";
     let tree = parse(Lang::Python, input, None).expect("parses");
