@@ -1,7 +1,7 @@
 //! pith: a language server that gives a small local LLM the context of your own codebase.
 //!
 //! The crate is one library plus a thin binary. The core (`text`, `lang`, `index`, `retrieve`,
-//! `prompt`, `engine`, `config`, `memory`, `dataset`) knows nothing of LSP; `server` translates
+//! `prompt`, `engine`, `config`, `memory`, `dataset`, `terms`) knows nothing of LSP; `server` translates
 //! the protocol into calls on the core; `cli` is the command line. See `ARCHITECTURE.md`.
 #![deny(clippy::print_stdout)]
 
@@ -16,4 +16,5 @@ pub mod memory;
 pub mod prompt;
 pub mod retrieve;
 pub mod server;
+pub mod terms;
 pub mod text;

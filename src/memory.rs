@@ -532,25 +532,13 @@ fn is_corruption(error: &rusqlite::Error) -> bool {
 }
 
 /// An FTS5 expression matching any word of `query` (each quoted, so no FTS syntax leaks in).
-/// Whether `a` and `b` share at least half of the content words of the longer one.
+/// Whether `a` and `b` share at least half of the search terms of the one with more.
 fn shares_most_words(a: &str, b: &str) -> bool {
-    let words = |text: &str| -> HashSet<String> {
-        text.split(|c: char| !c.is_alphanumeric() && c != '_')
-            .filter(|w| w.chars().count() >= 3)
-            .map(str::to_lowercase)
-            .filter(|w| !STOPWORDS.contains(&w.as_str()))
-            .collect()
-    };
-    let (a, b) = (words(a), words(b));
+    let terms = |text: &str| -> HashSet<String> { crate::terms::terms(text).into_iter().collect() };
+    let (a, b) = (terms(a), terms(b));
     let longer = a.len().max(b.len());
     longer > 0 && a.intersection(&b).count() * 2 >= longer
 }
-
-const STOPWORDS: &[&str] = &[
-    "the", "and", "for", "how", "what", "where", "when", "why", "which", "who", "does", "did",
-    "this", "that", "with", "from", "are", "was", "can", "should", "would", "into", "about", "its",
-    "there", "their", "has", "have", "not", "you", "use", "used", "work", "works",
-];
 
 fn fts_expression(query: &str) -> Option<String> {
     let words: Vec<String> = query
