@@ -320,18 +320,13 @@ impl WorkspaceIndex {
     pub fn add_root(&self, root: &Path) -> Option<PathBuf> {
         let root = absolute_root(root.to_path_buf());
         {
-            let mut roots = self
-                .roots
-                .write()
-                .unwrap_or_else(|poison| poison.into_inner());
+            let mut roots = self.roots_mut();
             if roots.contains(&root) {
                 return None;
             }
             roots.push(root.clone());
         }
-        // Python module names are relative to the roots.
-        self.file_set_generation.fetch_add(1, Ordering::SeqCst);
-        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.roots_changed();
         Some(root)
     }
 
@@ -340,19 +335,27 @@ impl WorkspaceIndex {
     pub fn remove_root(&self, root: &Path) -> Vec<PathBuf> {
         let root = absolute_root(root.to_path_buf());
         {
-            let mut roots = self
-                .roots
-                .write()
-                .unwrap_or_else(|poison| poison.into_inner());
+            let mut roots = self.roots_mut();
             let before = roots.len();
             roots.retain(|kept| *kept != root);
             if roots.len() == before {
                 return Vec::new();
             }
         }
+        self.roots_changed();
+        self.forget_outside_roots(&root)
+    }
+
+    fn roots_mut(&self) -> std::sync::RwLockWriteGuard<'_, Vec<PathBuf>> {
+        self.roots
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Python module names are relative to the roots: resolution caches start over.
+    fn roots_changed(&self) {
         self.file_set_generation.fetch_add(1, Ordering::SeqCst);
         self.generation.fetch_add(1, Ordering::SeqCst);
-        self.forget_outside_roots(&root)
     }
 
     /// Forgets the indexed files under `dir` that lie under no current root; returns them.

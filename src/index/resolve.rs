@@ -237,13 +237,9 @@ impl WorkspaceIndex {
             if let Some((_, indices)) = best {
                 return indices.into_iter().map(to_ref).collect();
             }
-            for import in &file.imports {
-                if import.local_name() == name && !import.glob {
-                    let found = self.resolve_import(&file.path, import);
-                    if !found.is_empty() {
-                        return found;
-                    }
-                }
+            let imported = self.resolve_imported_name(&file, name, |_| true);
+            if !imported.is_empty() {
+                return imported;
             }
         }
 
@@ -339,19 +335,16 @@ impl WorkspaceIndex {
         }
         for base in python_bases(&class.symbol().signature) {
             for base_class in self.resolve_class(&class.file, base) {
-                let members: Vec<SymbolRef> = base_class
-                    .file
-                    .symbols
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, s)| s.parent == Some(base_class.index) && *s.name == *name)
-                    .map(|(index, _)| SymbolRef {
+                let file = &base_class.file;
+                let found: Vec<SymbolRef> = members(file, Some(base_class.index))
+                    .filter(|&index| *file.symbols[index].name == *name)
+                    .map(|index| SymbolRef {
                         file: base_class.file.clone(),
                         index,
                     })
                     .collect();
-                if !members.is_empty() {
-                    return members;
+                if !found.is_empty() {
+                    return found;
                 }
                 let inherited = self.inherited_members(&base_class, name, visited);
                 if !inherited.is_empty() {
@@ -362,16 +355,36 @@ impl WorkspaceIndex {
         Vec::new()
     }
 
+    /// What the first import of `file` that binds `name` (not a glob) resolves to, among the
+    /// definitions `keep` accepts; imports that resolve to nothing kept are passed over.
+    fn resolve_imported_name(
+        &self,
+        file: &FileIndex,
+        name: &str,
+        keep: impl Fn(&SymbolRef) -> bool,
+    ) -> Vec<SymbolRef> {
+        for import in &file.imports {
+            if import.local_name() == name && !import.glob {
+                let found: Vec<SymbolRef> = self
+                    .resolve_import(&file.path, import)
+                    .into_iter()
+                    .filter(&keep)
+                    .collect();
+                if !found.is_empty() {
+                    return found;
+                }
+            }
+        }
+        Vec::new()
+    }
+
     /// The classes a name written in `file` refers to: defined in the file, imported, or
     /// (failing both) defined once anywhere in the workspace.
     fn resolve_class(&self, file: &Arc<FileIndex>, name: &str) -> Vec<SymbolRef> {
         let is_class = |r: &SymbolRef| r.symbol().kind == SymbolKind::Class;
-        let local: Vec<SymbolRef> = file
-            .symbols
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.parent.is_none() && *s.name == *name)
-            .map(|(index, _)| SymbolRef {
+        let local: Vec<SymbolRef> = top_level(file)
+            .filter(|&index| *file.symbols[index].name == *name)
+            .map(|index| SymbolRef {
                 file: file.clone(),
                 index,
             })
@@ -380,17 +393,9 @@ impl WorkspaceIndex {
         if !local.is_empty() {
             return local;
         }
-        for import in &file.imports {
-            if import.local_name() == name && !import.glob {
-                let found: Vec<SymbolRef> = self
-                    .resolve_import(&file.path, import)
-                    .into_iter()
-                    .filter(is_class)
-                    .collect();
-                if !found.is_empty() {
-                    return found;
-                }
-            }
+        let imported = self.resolve_imported_name(file, name, is_class);
+        if !imported.is_empty() {
+            return imported;
         }
         let everywhere: Vec<SymbolRef> = self
             .definitions(name)
