@@ -473,7 +473,7 @@ fn complete_batch_prints_one_line_per_query_in_order() {
         .arg(&root)
         .arg("--batch")
         .arg(&batch)
-        .args(["--budget-tokens", "256"])
+        .args(["--budget-tokens", "256", "--show-prompt"])
         .output()
         .unwrap();
     assert!(
@@ -493,7 +493,14 @@ fn complete_batch_prints_one_line_per_query_in_order() {
         assert!(line["completion"].is_string());
         assert!(line["prompt_tokens"].as_u64().unwrap() > 0);
         assert!(line["ms"].is_u64());
+        // --show-prompt: the prompt's parts and what the model wrote before cleanup.
+        let first_line = line["completion"].as_str().unwrap().lines().next();
+        let raw = line["raw"].as_str().unwrap();
+        assert!(raw.contains(first_line.unwrap_or("").trim()), "{raw:?}");
     }
+    let prompt = lines[0]["prompt"].as_str().unwrap();
+    assert!(prompt.contains("=== file: shop/cart.py"), "{prompt}");
+    assert!(prompt.contains("=== prefix"), "{prompt}");
 }
 
 #[test]
