@@ -8,6 +8,7 @@
 
 pub(crate) mod analyze;
 pub(crate) mod incremental;
+mod lex;
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
@@ -273,7 +274,7 @@ impl CompiledQuery {
 
 /// The node kinds that are references of a language, and the places where such a node is a
 /// binding rather than a use: (parent kind, field of the child or any child).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct ReferenceRules {
     pub(crate) identifier_kinds: Vec<u16>,
     pub(crate) bindings: Vec<(u16, Option<std::num::NonZeroU16>)>,
@@ -283,7 +284,61 @@ pub(crate) struct ReferenceRules {
     pub(crate) opaque_kinds: Vec<u16>,
     /// A string kind that is opaque unless it is an f-string (Python).
     pub(crate) plain_string_kind: Option<u16>,
+    /// Expressions whose uses a lexer reads off the text instead of the walk (Python).
+    pub(crate) lexed: Option<LexedExpressions>,
 }
+
+/// Expression node kinds handed whole to a lexer, which appends the byte ranges of the
+/// identifiers in a range of the text that are uses.
+#[derive(Clone)]
+pub(crate) struct LexedExpressions {
+    /// Indexed by node kind id.
+    kinds: Vec<bool>,
+    pub(crate) uses: UsesLexer,
+}
+
+/// Appends the byte ranges of the uses in a range of the text.
+pub(crate) type UsesLexer = fn(&str, std::ops::Range<usize>, &mut Vec<std::ops::Range<usize>>);
+
+impl std::fmt::Debug for LexedExpressions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LexedExpressions").finish_non_exhaustive()
+    }
+}
+
+/// Python's expression kinds that hold no definition, no import and no binding the lexer
+/// cannot see (keyword arguments and lambda parameters it can).
+const PYTHON_LEXED_KINDS: &[&str] = &[
+    "call",
+    "argument_list",
+    "attribute",
+    "subscript",
+    "slice",
+    "binary_operator",
+    "boolean_operator",
+    "comparison_operator",
+    "not_operator",
+    "unary_operator",
+    "conditional_expression",
+    "parenthesized_expression",
+    "named_expression",
+    "await",
+    "lambda",
+    "yield",
+    "list",
+    "tuple",
+    "set",
+    "dictionary",
+    "expression_list",
+    "list_splat",
+    "dictionary_splat",
+    "list_comprehension",
+    "set_comprehension",
+    "dictionary_comprehension",
+    "generator_expression",
+    "string",
+    "concatenated_string",
+];
 
 /// The node kinds of `self.x = …` and `self.x, self.y = …` (Python).
 #[derive(Debug, Clone, Copy)]
@@ -312,6 +367,22 @@ impl ReferenceRules {
             identifier_kinds: identifiers.iter().map(|name| kind(name)).collect(),
             opaque_kinds: opaque.iter().map(|name| kind(name)).collect(),
             plain_string_kind: (lang == Lang::Python).then(|| kind("string")),
+            lexed: (lang == Lang::Python).then(|| {
+                let mut kinds = vec![false; language.node_kind_count()];
+                // (Id 0 is what an unknown name gets.)
+                for id in PYTHON_LEXED_KINDS
+                    .iter()
+                    .map(|name| usize::from(kind(name)))
+                {
+                    if let Some(lexed) = kinds.get_mut(id).filter(|_| id != 0) {
+                        *lexed = true;
+                    }
+                }
+                LexedExpressions {
+                    kinds,
+                    uses: lex::python_uses,
+                }
+            }),
             bindings: bindings
                 .iter()
                 .map(|(parent, field)| {
@@ -343,6 +414,23 @@ impl ReferenceRules {
                 .unwrap_or("");
             !prefix.contains(['f', 'F'])
         }
+    }
+
+    /// The lexer for a node of `kind` under a `parent` of the kind given, if it is an
+    /// expression to lex rather than walk. An attribute on the left of an assignment is
+    /// walked: it may define an instance attribute.
+    pub(crate) fn lexer_for(&self, kind: u16, parent: u16) -> Option<UsesLexer> {
+        let lexed = self.lexed.as_ref()?;
+        if !lexed.kinds.get(usize::from(kind)).copied().unwrap_or(false) {
+            return None;
+        }
+        if let Some(targets) = self.self_attributes
+            && kind == targets.attribute
+            && (parent == targets.assignment || targets.target_lists.contains(&parent))
+        {
+            return None;
+        }
+        Some(lexed.uses)
     }
 
     /// Whether an identifier under a `parent` node, in `field`, binds a name.

@@ -239,6 +239,59 @@ fn references_inside_f_strings_count_but_not_inside_plain_strings_or_comments() 
     assert_eq!(refs, ["k@4", "s@4"]);
 }
 
+/// The lexer that reads the uses in Python expressions (`lex.rs`) against the tree walk it
+/// replaces, on every file of the machine's Python standard library, `test/` included (it holds
+/// the odd f-strings, raw strings and numbers): the same uses at the same bytes, in every file
+/// that parses without errors (error recovery is the tree's guess, not the text's).
+#[test]
+fn lexed_python_expressions_give_the_uses_the_tree_walk_gives_on_the_stdlib() {
+    use rayon::prelude::*;
+    let output = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_path('stdlib'))",
+        ])
+        .output()
+        .expect("python3 runs (CI installs it)");
+    let stdlib = std::path::PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+    let files: Vec<std::path::PathBuf> = ignore::WalkBuilder::new(&stdlib)
+        .standard_filters(false)
+        .filter_entry(|entry| entry.file_name() != "site-packages")
+        .build()
+        .filter_map(Result::ok)
+        .map(ignore::DirEntry::into_path)
+        .filter(|path| path.extension().is_some_and(|ext| ext == "py"))
+        .collect();
+    assert!(
+        files.len() > 500,
+        "{}: {} files",
+        stdlib.display(),
+        files.len()
+    );
+    let disagreements: Vec<String> = files
+        .par_iter()
+        .filter_map(|path| {
+            let text = std::fs::read_to_string(path).ok()?;
+            let tree = parse(Lang::Python, &text, None)?;
+            if tree.root_node().has_error() {
+                return None;
+            }
+            let [lexed, walked] = super::analyze::uses_lexed_and_walked(Lang::Python, &text, &tree);
+            let first = lexed.iter().zip(&walked).find(|(a, b)| a != b);
+            (lexed != walked).then(|| {
+                format!(
+                    "{}: {} lexed, {} walked, first difference {:?}",
+                    path.display(),
+                    lexed.len(),
+                    walked.len(),
+                    first.map(|(a, b)| (&text[a.clone()], a.start, &text[b.clone()], b.start))
+                )
+            })
+        })
+        .collect();
+    assert!(disagreements.is_empty(), "{disagreements:#?}");
+}
+
 #[test]
 fn parse_errors_are_counted_and_never_fatal() {
     let input = "def f(:\n  pass\nclass\n";

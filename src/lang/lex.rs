@@ -1,0 +1,395 @@
+//! The names a Python expression uses, read off its text instead of its syntax tree.
+//!
+//! The index's reference walk visits every node of a file, and two thirds of a Python file's
+//! nodes sit inside expressions (calls, operators, literals): stepping a tree cursor through
+//! their punctuation cost more than a third of what parsing the file did. Inside an expression
+//! the only identifiers that are not uses are keyword-argument names (`f(key=…)`) and lambda
+//! parameters, both plain to see in the text, so the walk hands whole expressions to this
+//! lexer. It skips string literals and comments and looks inside f-string replacement fields.
+
+use std::ops::Range;
+
+/// Python's hard keywords, and `await`/`async`, which are keywords in all modern code (a
+/// `match` compiles to a switch on length, not a scan of the list per identifier).
+fn is_keyword(word: &str) -> bool {
+    matches!(
+        word,
+        "False"
+            | "None"
+            | "True"
+            | "and"
+            | "as"
+            | "assert"
+            | "async"
+            | "await"
+            | "break"
+            | "class"
+            | "continue"
+            | "def"
+            | "del"
+            | "elif"
+            | "else"
+            | "except"
+            | "finally"
+            | "for"
+            | "from"
+            | "global"
+            | "if"
+            | "import"
+            | "in"
+            | "is"
+            | "lambda"
+            | "nonlocal"
+            | "not"
+            | "or"
+            | "pass"
+            | "raise"
+            | "return"
+            | "try"
+            | "while"
+            | "with"
+            | "yield"
+    )
+}
+
+/// Appends the byte range of every identifier in `range` of `text` that is a use: not a
+/// keyword, keyword-argument name or lambda parameter, and not inside a string (but inside an
+/// f-string's `{…}`) or comment. `range` should hold a whole expression.
+pub(crate) fn python_uses(text: &str, range: Range<usize>, out: &mut Vec<Range<usize>>) {
+    let end = range.end.min(text.len());
+    let mut lexer = Lexer {
+        text,
+        bytes: text.as_bytes(),
+        pos: range.start.min(end),
+        end,
+        out,
+    };
+    lexer.tokens(false);
+}
+
+struct Lexer<'a, 'o> {
+    text: &'a str,
+    bytes: &'a [u8],
+    pos: usize,
+    end: usize,
+    out: &'o mut Vec<Range<usize>>,
+}
+
+/// Where a `lambda`'s parameter list is: the bracket depth it opened at, and whether the next
+/// name would be a parameter (not a default value).
+struct LambdaParameters {
+    depth: usize,
+    expects_name: bool,
+}
+
+impl Lexer<'_, '_> {
+    fn peek(&self, ahead: usize) -> Option<u8> {
+        let at = self.pos + ahead;
+        (at < self.end).then(|| self.bytes[at])
+    }
+
+    /// Lexes to the end of the range, or inside an f-string replacement field to where the
+    /// expression ends (at depth 0: `}`, a `!r` conversion or a `:` format spec), left there.
+    fn tokens(&mut self, in_replacement_field: bool) {
+        let mut depth = 0usize;
+        let mut lambdas: Vec<LambdaParameters> = Vec::new();
+        // Depths of open `for … in` targets, where `*rest` binds.
+        let mut for_targets: Vec<usize> = Vec::new();
+        while self.pos < self.end {
+            let byte = self.bytes[self.pos];
+            let in_lambda = lambdas.last_mut().filter(|lambda| lambda.depth == depth);
+            match byte {
+                b'#' => {
+                    self.pos = memchr::memchr(b'\n', &self.bytes[self.pos..self.end])
+                        .map_or(self.end, |newline| self.pos + newline);
+                }
+                b'(' | b'[' | b'{' => {
+                    depth += 1;
+                    self.pos += 1;
+                }
+                b')' | b']' | b'}' => {
+                    if in_replacement_field && depth == 0 {
+                        return;
+                    }
+                    depth = depth.saturating_sub(1);
+                    self.pos += 1;
+                }
+                b'!' if in_replacement_field && depth == 0 && self.peek(1) != Some(b'=') => {
+                    return;
+                }
+                b':' if self.peek(1) != Some(b'=') && in_lambda.is_some() => {
+                    lambdas.pop();
+                    self.pos += 1;
+                }
+                b':' if in_replacement_field && depth == 0 && self.peek(1) != Some(b'=') => {
+                    return;
+                }
+                b',' | b'=' => {
+                    if let Some(lambda) = in_lambda {
+                        lambda.expects_name = byte == b',';
+                    }
+                    self.pos += 1;
+                }
+                // (tree-sitter-python reads Python 2's `repr` backticks as a string too.)
+                b'"' | b'\'' | b'`' => self.string(""),
+                b'0'..=b'9' => self.number(),
+                b'.' if self.peek(1).is_some_and(|next| next.is_ascii_digit()) => self.number(),
+                _ if byte.is_ascii_alphabetic() || byte == b'_' || byte >= 0x80 => {
+                    let start = self.pos;
+                    if !self.identifier() {
+                        continue;
+                    }
+                    let word = &self.text[start..self.pos];
+                    if matches!(self.peek(0), Some(b'"' | b'\'')) && is_string_prefix(word) {
+                        self.string(word);
+                        continue;
+                    }
+                    if is_keyword(word) {
+                        match word {
+                            "lambda" => lambdas.push(LambdaParameters {
+                                depth,
+                                expects_name: true,
+                            }),
+                            "for" => for_targets.push(depth),
+                            "in" if for_targets.last() == Some(&depth) => {
+                                for_targets.pop();
+                            }
+                            _ => {}
+                        }
+                        continue;
+                    }
+                    let binds = match in_lambda {
+                        Some(lambda) => std::mem::replace(&mut lambda.expects_name, false),
+                        // `f(name=…)`; at depth 0 `{x=}` is an f-string's debug form.
+                        None => {
+                            (depth > 0 && self.assigned_next())
+                                || (!for_targets.is_empty() && self.starred(start))
+                        }
+                    };
+                    if !binds {
+                        self.out.push(start..self.pos);
+                    }
+                }
+                _ => self.pos += 1,
+            }
+        }
+    }
+
+    /// Moves past an identifier starting at `pos`; false (having moved past one character)
+    /// when the character there cannot start one.
+    fn identifier(&mut self) -> bool {
+        let Some(first) = self.text[self.pos..self.end].chars().next() else {
+            self.pos = self.end;
+            return false;
+        };
+        self.pos += first.len_utf8();
+        if !(first == '_' || unicode_ident::is_xid_start(first)) {
+            return false;
+        }
+        while self.pos < self.end {
+            let byte = self.bytes[self.pos];
+            if byte.is_ascii_alphanumeric() || byte == b'_' {
+                self.pos += 1;
+            } else if byte >= 0x80 {
+                match self.text[self.pos..self.end].chars().next() {
+                    Some(next) if unicode_ident::is_xid_continue(next) => {
+                        self.pos += next.len_utf8()
+                    }
+                    _ => break,
+                }
+            } else {
+                break;
+            }
+        }
+        true
+    }
+
+    /// Whether the next token is a lone `=` (a keyword argument), not `==`.
+    fn assigned_next(&self) -> bool {
+        let rest = &self.bytes[self.pos..self.end];
+        let Some(at) = rest
+            .iter()
+            .position(|byte| !matches!(byte, b' ' | b'\t' | b'\n' | b'\r' | b'\\'))
+        else {
+            return false;
+        };
+        rest[at] == b'=' && rest.get(at + 1) != Some(&b'=')
+    }
+
+    /// Whether the identifier at `start` follows a `*` (`for a, *rest in …`).
+    fn starred(&self, start: usize) -> bool {
+        self.bytes[..start]
+            .iter()
+            .rev()
+            .find(|byte| !matches!(byte, b' ' | b'\t'))
+            == Some(&b'*')
+    }
+
+    /// Moves past a number: `1_000`, `0x1F`, `1.5e-10j`; not the `.attr` after `1.5.attr`.
+    fn number(&mut self) {
+        let radix_prefixed = self.bytes[self.pos] == b'0'
+            && self.peek(1).is_some_and(|byte| b"xXoObB".contains(&byte));
+        let mut seen_dot_or_exponent = false;
+        while self.pos < self.end {
+            let byte = self.bytes[self.pos];
+            if byte == b'.' && !seen_dot_or_exponent {
+                seen_dot_or_exponent = true;
+            } else if matches!(byte, b'e' | b'E') && !radix_prefixed {
+                seen_dot_or_exponent = true;
+                if matches!(self.peek(1), Some(b'+' | b'-')) {
+                    self.pos += 1;
+                }
+            } else if !(byte.is_ascii_alphanumeric() || byte == b'_') {
+                break;
+            }
+            self.pos += 1;
+        }
+    }
+
+    /// Moves past a string literal whose quote is at `pos`, lexing the replacement fields of
+    /// an f-string (or t-string).
+    fn string(&mut self, prefix: &str) {
+        let formatted = prefix.contains(['f', 'F', 't', 'T']);
+        let raw = prefix.contains(['r', 'R']);
+        let quote = self.bytes[self.pos];
+        let triple = self.peek(1) == Some(quote) && self.peek(2) == Some(quote);
+        self.pos += if triple { 3 } else { 1 };
+        while self.pos < self.end {
+            let byte = self.bytes[self.pos];
+            match byte {
+                // `\N{NAME}` names a character.
+                b'\\' if !raw && self.peek(1) == Some(b'N') && self.peek(2) == Some(b'{') => {
+                    self.pos = memchr::memchr(b'}', &self.bytes[self.pos..self.end])
+                        .map_or(self.end, |close| self.pos + close + 1);
+                }
+                // Even in a raw string a backslash keeps the quote or line end after it in the
+                // string, but there a `{` after it still opens a field.
+                b'\\'
+                    if raw
+                        && !matches!(self.peek(1), Some(b'\\' | b'\'' | b'"' | b'\n' | b'\r')) =>
+                {
+                    self.pos += 1
+                }
+                b'\\' => self.pos += 2,
+                _ if byte == quote => {
+                    if !triple {
+                        self.pos += 1;
+                        return;
+                    }
+                    if self.peek(1) == Some(quote) && self.peek(2) == Some(quote) {
+                        self.pos += 3;
+                        return;
+                    }
+                    self.pos += 1;
+                }
+                // An unterminated one-line string ends at the line's end.
+                b'\n' if !triple => return,
+                b'{' if formatted => {
+                    if self.peek(1) == Some(b'{') {
+                        self.pos += 2;
+                    } else {
+                        self.pos += 1;
+                        self.replacement_field();
+                    }
+                }
+                _ => self.pos += 1,
+            }
+        }
+        self.pos = self.pos.min(self.end);
+    }
+
+    /// `{expression!conversion:format spec}` after its `{`; the spec may hold nested fields.
+    fn replacement_field(&mut self) {
+        self.tokens(true);
+        if self.peek(0) == Some(b'!') {
+            self.pos += 1;
+            while self.peek(0).is_some_and(|byte| byte.is_ascii_alphabetic()) {
+                self.pos += 1;
+            }
+        }
+        if self.peek(0) == Some(b':') {
+            self.pos += 1;
+            while let Some(byte) = self.peek(0) {
+                match byte {
+                    b'{' => {
+                        self.pos += 1;
+                        self.replacement_field();
+                    }
+                    b'}' => break,
+                    _ => self.pos += 1,
+                }
+            }
+        }
+        if self.peek(0) == Some(b'}') {
+            self.pos += 1;
+        }
+    }
+}
+
+fn is_string_prefix(word: &str) -> bool {
+    word.len() <= 3 && word.bytes().all(|byte| b"rRbBuUfFtT".contains(&byte))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uses(text: &str) -> Vec<&str> {
+        let mut out = Vec::new();
+        python_uses(text, 0..text.len(), &mut out);
+        out.into_iter().map(|range| &text[range]).collect()
+    }
+
+    #[test]
+    fn names_in_calls_attributes_and_operators() {
+        assert_eq!(
+            uses("self.pool.get(key, timeout=t or DEFAULT) == None and not é_x"),
+            ["self", "pool", "get", "key", "t", "DEFAULT", "é_x"]
+        );
+        assert_eq!(uses("a[1:n] + 0x1F + 1e-5 + .5j"), ["a", "n"]);
+        assert_eq!(uses("(y := f(x))"), ["y", "f", "x"]);
+        assert_eq!(
+            uses("[v for k, v in d.items() if k]"),
+            ["v", "k", "v", "d", "items", "k"]
+        );
+    }
+
+    #[test]
+    fn strings_and_comments_hold_no_names() {
+        assert_eq!(
+            uses("f(a, 'b c', \"\"\"d\n'e'\"\"\", rb'\\'g' # h i\n, j)"),
+            ["f", "a", "j"]
+        );
+        // An unterminated one-line string stops at the end of its line.
+        assert_eq!(uses("f('abc\n, k)"), ["f", "k"]);
+        assert_eq!(uses("1.5e100.__format__('e')"), ["__format__"]);
+        assert_eq!(
+            uses("1.5e-100.__format__('e') + 0xE-e"),
+            ["__format__", "e"]
+        );
+    }
+
+    #[test]
+    fn f_string_fields_are_lexed() {
+        assert_eq!(
+            uses("f'{name!r:>{width}} {{literal}} {obj.attr = }' + F\"{x:%Y}\""),
+            ["name", "width", "obj", "attr", "x"]
+        );
+        assert_eq!(uses("f'{d[\"k\"]:{w}.{p}f}'"), ["d", "w", "p"]);
+        assert_eq!(uses("f'\\N{GREEK CAPITAL LETTER DELTA} {x}'"), ["x"]);
+        assert_eq!(uses("rf'C:\\Python\\{tag}\\Install'"), ["tag"]);
+    }
+
+    #[test]
+    fn keyword_arguments_and_lambda_parameters_bind() {
+        assert_eq!(
+            uses("f(key=lambda k, *r, d=D: k.name, flag = x == y)"),
+            ["f", "D", "k", "name", "x", "y"]
+        );
+        assert_eq!(uses("sorted(v, key=lambda: 0)"), ["sorted", "v"]);
+        assert_eq!(
+            uses("[a for a, *rest in f(*args)]"),
+            ["a", "a", "f", "args"]
+        );
+    }
+}
