@@ -91,13 +91,14 @@ pub fn symbols(args: &SymbolsArgs) -> anyhow::Result<()> {
     let tree = lang::parse(lang, &text, None).context("tree-sitter could not parse the file")?;
     let file = lang::analyze(&path, lang, &text, &tree);
     print!("{}", file.outline());
+
     Ok(())
 }
 
 /// Cold index of `root` against a bare tree-sitter parse of the same files on the same rayon
-/// threads; each measured twice, alternating, best run kept (the first bare run also warms the
-/// page cache).
-pub fn bench(root: &Path) -> anyhow::Result<()> {
+/// threads; each measured `rounds` times, alternating, best run kept (the first bare run also
+/// warms the page cache).
+pub fn bench(root: &Path, rounds: usize) -> anyhow::Result<()> {
     anyhow::ensure!(root.is_dir(), "{}: not a directory", root.display());
     let roots = vec![std::fs::canonicalize(root)?];
     let options = IndexOptions::default();
@@ -112,7 +113,7 @@ pub fn bench(root: &Path) -> anyhow::Result<()> {
     let mut bare_cpu = Duration::MAX;
     let mut cold_cpu = Duration::MAX;
     let mut summary = ScanSummary::default();
-    for _ in 0..2 {
+    for _ in 0..rounds.max(1) {
         let started = Instant::now();
         let started_cpu = process_cpu_time();
         let parsed: usize = files

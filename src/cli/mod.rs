@@ -156,7 +156,13 @@ pub enum BenchCommand {
         threads: Option<usize>,
     },
     /// Cold indexing speed against a bare tree-sitter parse of the same files.
-    Index { root: PathBuf },
+    Index {
+        root: PathBuf,
+        /// Alternating rounds of each; the fastest is kept, which on a busy machine is the
+        /// one least slowed by the neighbours.
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+    },
     /// Inline completion latency cold and warm through the whole path.
     Complete { root: PathBuf },
 }
@@ -227,7 +233,7 @@ pub fn main() -> ExitCode {
         Command::Ask(args) => engine::ask(&cli, args),
         Command::Model(command) => engine::model(&cli, command),
         Command::Bench(command) => match command {
-            BenchCommand::Index { root } => index::bench(root),
+            BenchCommand::Index { root, rounds } => index::bench(root, *rounds),
             BenchCommand::Complete { root } => assist::bench_complete(&cli, root),
             other => engine::bench(&cli, other),
         },
