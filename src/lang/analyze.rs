@@ -759,7 +759,7 @@ impl<'t> Found<'t> {
 /// parse: one walk instead of two (and no catch-all identifier pattern) is most of the
 /// indexing time saved. Expressions a language can lex (`ReferenceRules::lexer_for`) are not
 /// descended: the lexer reads their uses off the text, which takes a third off what indexing
-/// adds to the parse of Python.
+/// adds to the parse.
 fn walk<'t>(
     rules: &super::ReferenceRules,
     root: Node<'t>,
@@ -823,8 +823,11 @@ fn walk<'t>(
             }
         } else if rules.is_opaque(kind, node, text) {
             // A string literal or comment: no names inside.
-        } else if let Some(lex) = rules.lexer_for(kind, parent) {
-            lex(text, node.byte_range(), &mut found.reference_ranges);
+        } else if rules
+            .lexer_for(kind, parent)
+            .is_some_and(|lex| lex(text, node.byte_range(), &mut found.reference_ranges))
+        {
+            // The lexer found the uses.
         } else if cursor.goto_first_child() {
             parents.push((kind, node));
             continue;

@@ -1,11 +1,13 @@
-//! The names a Python expression uses, read off its text instead of its syntax tree.
+//! The names an expression uses, read off its text instead of its syntax tree (Python, Rust).
 //!
-//! The index's reference walk visits every node of a file, and two thirds of a Python file's
-//! nodes sit inside expressions (calls, operators, literals): stepping a tree cursor through
-//! their punctuation cost more than a third of what parsing the file did. Inside an expression
+//! The index's reference walk visits every node of a file, and two thirds of a file's nodes sit
+//! inside expressions (calls, operators, literals): stepping a tree cursor through their
+//! punctuation cost more than a third of what parsing the file did. Inside a Python expression
 //! the only identifiers that are not uses are keyword-argument names (`f(key=…)`) and lambda
-//! parameters, both plain to see in the text, so the walk hands whole expressions to this
-//! lexer. It skips string literals and comments and looks inside f-string replacement fields.
+//! parameters, both plain to see in the text; a Rust expression without a block or closure
+//! (no `{`, no `|`) binds nothing. So the walk hands such expressions to these lexers, which
+//! skip literals and comments (but look inside f-string fields) and find exactly the uses the
+//! walk would (a test checks it on the Python stdlib and the crates in the cargo registry).
 
 use std::ops::Range;
 
@@ -55,7 +57,7 @@ fn is_keyword(word: &str) -> bool {
 /// Appends the byte range of every identifier in `range` of `text` that is a use: not a
 /// keyword, keyword-argument name or lambda parameter, and not inside a string (but inside an
 /// f-string's `{…}`) or comment. `range` should hold a whole expression.
-pub(crate) fn python_uses(text: &str, range: Range<usize>, out: &mut Vec<Range<usize>>) {
+pub(crate) fn python_uses(text: &str, range: Range<usize>, out: &mut Vec<Range<usize>>) -> bool {
     let end = range.end.min(text.len());
     let mut lexer = Lexer {
         text,
@@ -65,6 +67,7 @@ pub(crate) fn python_uses(text: &str, range: Range<usize>, out: &mut Vec<Range<u
         out,
     };
     lexer.tokens(false);
+    true
 }
 
 struct Lexer<'a, 'o> {
@@ -326,6 +329,398 @@ impl Lexer<'_, '_> {
     }
 }
 
+/// Whether a word is a keyword, not a name, to tree-sitter-rust: inside a macro's token tree
+/// only its short list is (there `in`, `dyn` or `else` are identifiers, and `_` is not one);
+/// elsewhere `_` in a type (`Vec<_>`) is an identifier.
+fn is_rust_keyword(word: &str, in_token_tree: bool) -> bool {
+    if in_token_tree {
+        return matches!(
+            word,
+            "_" | "as"
+                | "async"
+                | "await"
+                | "break"
+                | "const"
+                | "continue"
+                | "crate"
+                | "default"
+                | "enum"
+                | "false"
+                | "fn"
+                | "for"
+                | "gen"
+                | "if"
+                | "impl"
+                | "let"
+                | "loop"
+                | "match"
+                | "mod"
+                | "mut"
+                | "pub"
+                | "return"
+                | "self"
+                | "static"
+                | "struct"
+                | "super"
+                | "trait"
+                | "true"
+                | "type"
+                | "union"
+                | "unsafe"
+                | "use"
+                | "where"
+                | "while"
+        );
+    }
+    matches!(
+        word,
+        "as" | "async"
+            | "await"
+            | "break"
+            | "const"
+            | "continue"
+            | "crate"
+            | "dyn"
+            | "else"
+            | "enum"
+            | "extern"
+            | "false"
+            | "fn"
+            | "for"
+            | "if"
+            | "impl"
+            | "in"
+            | "let"
+            | "loop"
+            | "match"
+            | "mod"
+            | "move"
+            | "mut"
+            | "pub"
+            | "ref"
+            | "return"
+            | "self"
+            | "static"
+            | "struct"
+            | "super"
+            | "trait"
+            | "true"
+            | "type"
+            | "unsafe"
+            | "use"
+            | "where"
+            | "while"
+            | "yield"
+    )
+}
+
+/// Rust's primitive types: a type node, not a name, except as the head of a path (`u32::MAX`).
+fn is_rust_primitive(word: &str) -> bool {
+    matches!(
+        word,
+        "bool"
+            | "char"
+            | "str"
+            | "u8"
+            | "u16"
+            | "u32"
+            | "u64"
+            | "u128"
+            | "usize"
+            | "i8"
+            | "i16"
+            | "i32"
+            | "i64"
+            | "i128"
+            | "isize"
+            | "f32"
+            | "f64"
+    )
+}
+
+/// Appends the byte ranges of the identifiers in `range` of `text` (a Rust expression), or
+/// appends nothing and returns false when the expression holds a block or a closure (`{`,
+/// `|`), which may bind names: the walk descends into those.
+pub(crate) fn rust_uses(text: &str, range: Range<usize>, out: &mut Vec<Range<usize>>) -> bool {
+    let end = range.end.min(text.len());
+    let kept = out.len();
+    let mut lexer = Lexer {
+        text,
+        bytes: text.as_bytes(),
+        pos: range.start.min(end),
+        end,
+        out,
+    };
+    let lexed = lexer.rust_tokens();
+    if !lexed {
+        lexer.out.truncate(kept);
+    }
+    lexed
+}
+
+impl Lexer<'_, '_> {
+    fn rust_tokens(&mut self) -> bool {
+        let mut depth = 0usize;
+        // Depth of the innermost macro token tree open (`name!(…)`), if any.
+        let mut token_trees: Vec<usize> = Vec::new();
+        let mut after_name = false;
+        while self.pos < self.end {
+            let byte = self.bytes[self.pos];
+            let was_after_name = std::mem::replace(&mut after_name, false);
+            match byte {
+                b'{' | b'|' => return false,
+                b'/' if self.peek(1) == Some(b'/') => {
+                    self.pos = memchr::memchr(b'\n', &self.bytes[self.pos..self.end])
+                        .map_or(self.end, |newline| self.pos + newline);
+                }
+                b'/' if self.peek(1) == Some(b'*') => self.block_comment(),
+                b' ' | b'\t' | b'\n' | b'\r' => {
+                    after_name = was_after_name;
+                    self.pos += 1;
+                }
+                b'!' if was_after_name
+                    && matches!(
+                        self.text[self.pos + 1..self.end]
+                            .trim_start()
+                            .as_bytes()
+                            .first(),
+                        Some(b'(' | b'[')
+                    ) =>
+                {
+                    self.pos += 1;
+                    while !matches!(self.bytes[self.pos], b'(' | b'[') {
+                        self.pos += 1;
+                    }
+                    self.pos += 1;
+                    depth += 1;
+                    token_trees.push(depth);
+                }
+                b'(' | b'[' => {
+                    depth += 1;
+                    self.pos += 1;
+                }
+                b')' | b']' => {
+                    if token_trees.last() == Some(&depth) {
+                        token_trees.pop();
+                    }
+                    depth = depth.saturating_sub(1);
+                    self.pos += 1;
+                }
+                b'"' => self.rust_string(None),
+                b'\'' => self.quote(!token_trees.is_empty()),
+                b'0'..=b'9' => self.rust_number(),
+                _ if byte.is_ascii_alphabetic() || byte == b'_' || byte >= 0x80 => {
+                    let start = self.pos;
+                    if !self.identifier() {
+                        continue;
+                    }
+                    let word = &self.text[start..self.pos];
+                    match (word, self.peek(0)) {
+                        ("b" | "c", Some(b'"')) => {
+                            self.rust_string(None);
+                            continue;
+                        }
+                        ("r" | "br" | "cr", Some(b'"')) => {
+                            self.rust_string(Some(0));
+                            continue;
+                        }
+                        ("r" | "br" | "cr", Some(b'#')) => {
+                            let hashes = self.bytes[self.pos..self.end]
+                                .iter()
+                                .take_while(|&&byte| byte == b'#')
+                                .count();
+                            if self.peek(hashes) == Some(b'"') {
+                                self.pos += hashes;
+                                self.rust_string(Some(hashes));
+                                continue;
+                            }
+                            if word == "r" && self.peek(1).is_some_and(is_identifier_start) {
+                                // A raw identifier, `r#type`: the name includes the `r#`.
+                                self.pos += 1;
+                                self.identifier();
+                                self.out.push(start..self.pos);
+                                after_name = true;
+                                continue;
+                            }
+                        }
+                        ("b", Some(b'\'')) => {
+                            self.quote(false);
+                            continue;
+                        }
+                        _ => {}
+                    }
+                    let in_token_tree = !token_trees.is_empty();
+                    // A function type (`as fn(_) -> _`) has its own rules for `_`.
+                    if word == "fn" && !in_token_tree {
+                        return false;
+                    }
+                    if is_rust_keyword(word, in_token_tree) {
+                        continue;
+                    }
+                    if is_rust_primitive(word) {
+                        match self.primitive_role(start, in_token_tree) {
+                            Some(true) => {}
+                            Some(false) => continue,
+                            None => return false,
+                        }
+                    }
+                    // `&raw const x`, `&raw mut x`: a raw borrow, not a name.
+                    if word == "raw"
+                        && !in_token_tree
+                        && self.previous_byte(start) == Some(b'&')
+                        && matches!(
+                            self.text[self.pos..self.end]
+                                .trim_start()
+                                .split(|c: char| !c.is_ascii_alphabetic())
+                                .next(),
+                            Some("mut" | "const")
+                        )
+                    {
+                        continue;
+                    }
+
+                    self.out.push(start..self.pos);
+                    after_name = true;
+                }
+                _ => self.pos += 1,
+            }
+        }
+        true
+    }
+
+    /// Whether the primitive type's name at `start..pos` is a name to tree-sitter-rust: in a
+    /// path (`u32::MAX`, `std::str`), as a field (`x.u64`) or a called function (`bool()`),
+    /// not after `as` nor in a token tree; None when only the tree can tell (`Vec<u8>`).
+    fn primitive_role(&self, start: usize, in_token_tree: bool) -> Option<bool> {
+        if in_token_tree {
+            return Some(false);
+        }
+        let after = self.text[self.pos..self.end].trim_start();
+        let before = self.text[..start].trim_end();
+        if after.starts_with("::") || after.starts_with('(') || before.ends_with("::") {
+            return Some(true);
+        }
+        if before.ends_with('.') && !before.ends_with("..") {
+            return Some(true);
+        }
+        if before.ends_with(" as") || before.ends_with("\tas") || before.ends_with("\nas") {
+            return Some(false);
+        }
+        None
+    }
+
+    /// The last byte before `start` that is not whitespace.
+    fn previous_byte(&self, start: usize) -> Option<u8> {
+        self.bytes[..start]
+            .iter()
+            .rev()
+            .find(|byte| !byte.is_ascii_whitespace())
+            .copied()
+    }
+
+    /// `/* … */`, nested.
+    fn block_comment(&mut self) {
+        let mut open = 0usize;
+        while self.pos < self.end {
+            if self.bytes[self.pos..self.end].starts_with(b"/*") {
+                open += 1;
+                self.pos += 2;
+            } else if self.bytes[self.pos..self.end].starts_with(b"*/") {
+                open -= 1;
+                self.pos += 2;
+                if open == 0 {
+                    return;
+                }
+            } else {
+                self.pos += 1;
+            }
+        }
+    }
+
+    /// A string whose `"` is at `pos`; a raw one (`raw_hashes`: the `#`s before the quote)
+    /// has no escapes.
+    fn rust_string(&mut self, raw_hashes: Option<usize>) {
+        self.pos += 1;
+        let hashes = raw_hashes.unwrap_or(0);
+        while self.pos < self.end {
+            match self.bytes[self.pos] {
+                b'\\' if raw_hashes.is_none() => self.pos += 2,
+                b'"' if self.bytes[self.pos + 1..self.end]
+                    .iter()
+                    .take(hashes)
+                    .filter(|&&byte| byte == b'#')
+                    .count()
+                    == hashes =>
+                {
+                    self.pos += 1 + hashes;
+                    return;
+                }
+                _ => self.pos += 1,
+            }
+        }
+        self.pos = self.pos.min(self.end);
+    }
+
+    /// A `'` at `pos`: a character literal (`'a'`, `'\n'`), or a lifetime or label, whose
+    /// name is a use (inside a token tree, unless it is a keyword there: `'static`, `'_`).
+    fn quote(&mut self, in_token_tree: bool) {
+        self.pos += 1;
+        if self.peek(0) == Some(b'\\') {
+            self.pos += 2;
+            self.pos = memchr::memchr(b'\'', &self.bytes[self.pos..self.end])
+                .map_or(self.end, |close| self.pos + close + 1);
+            return;
+        }
+        let Some(next) = self.text[self.pos..self.end].chars().next() else {
+            return;
+        };
+        if self.peek(next.len_utf8()) == Some(b'\'') {
+            self.pos += next.len_utf8() + 1;
+            return;
+        }
+        let start = self.pos;
+        if !self.identifier() {
+            return;
+        }
+        // A raw lifetime, `'r#async`.
+        if &self.text[start..self.pos] == "r"
+            && self.peek(0) == Some(b'#')
+            && self.peek(1).is_some_and(is_identifier_start)
+        {
+            self.pos += 1;
+            self.identifier();
+        }
+        if !(in_token_tree && is_rust_keyword(&self.text[start..self.pos], true)) {
+            self.out.push(start..self.pos);
+        }
+    }
+
+    /// `1_000`, `0xFF_u8`, `1.5e-3f64`; not the `.0` of `x.0` nor the `..` of `1..2`.
+    fn rust_number(&mut self) {
+        let radix_prefixed =
+            self.bytes[self.pos] == b'0' && self.peek(1).is_some_and(|byte| b"xob".contains(&byte));
+        let mut seen_dot = false;
+        while self.pos < self.end {
+            let byte = self.bytes[self.pos];
+            if byte == b'.' && !seen_dot && self.peek(1).is_some_and(|next| next.is_ascii_digit()) {
+                seen_dot = true;
+            } else if matches!(byte, b'e' | b'E')
+                && !radix_prefixed
+                && matches!(self.peek(1), Some(b'+' | b'-'))
+            {
+                self.pos += 1;
+            } else if !(byte.is_ascii_alphanumeric() || byte == b'_') {
+                break;
+            }
+            self.pos += 1;
+        }
+    }
+}
+
+fn is_identifier_start(byte: u8) -> bool {
+    byte.is_ascii_alphabetic() || byte == b'_' || byte >= 0x80
+}
+
 fn is_string_prefix(word: &str) -> bool {
     word.len() <= 3 && word.bytes().all(|byte| b"rRbBuUfFtT".contains(&byte))
 }
@@ -338,6 +733,45 @@ mod tests {
         let mut out = Vec::new();
         python_uses(text, 0..text.len(), &mut out);
         out.into_iter().map(|range| &text[range]).collect()
+    }
+
+    fn rust(text: &str) -> Option<Vec<&str>> {
+        // A range already there, which a declined lexing must leave alone.
+        let mut out: Vec<Range<usize>> = std::iter::once(0..0).collect();
+        if !rust_uses(text, 0..text.len(), &mut out) {
+            assert_eq!(out.len(), 1, "a declined lexing appends nothing");
+            return None;
+        }
+        Some(out.into_iter().skip(1).map(|range| &text[range]).collect())
+    }
+
+    #[test]
+    fn rust_names_paths_macros_lifetimes_and_literals() {
+        assert_eq!(
+            rust(
+                "g::<T>(Self::new(), self.x, 'a', b'c', r#\"s{|\"#, r\"\\\", 1.0e-3f64, 1..n, x.0)"
+            ),
+            Some(vec!["g", "T", "Self", "new", "x", "n", "x"])
+        );
+        assert_eq!(
+            rust("u32::MAX + x as u32 + r#type /* a /* b */ c */ // d\n"),
+            Some(vec!["u32", "MAX", "x", "r#type"])
+        );
+        assert_eq!(
+            rust("println!(\"{}\", y as u8::MAX, default, in, \"\\\"\") + union(&'static s, _)"),
+            Some(vec![
+                "println", "y", "MAX", "in", "union", "static", "s", "_"
+            ])
+        );
+        // Blocks and closures may bind names: the walk descends into them instead.
+        assert_eq!(rust("f(|x| x + 1)"), None);
+        assert_eq!(rust("f(S { a })"), None);
+        // Only the tree knows whether `u8` is a type or a name here.
+        assert_eq!(rust("Vec::<u8>::new()"), None);
+        assert_eq!(
+            rust("x.u64 + bool() + u8::MAX + x as u8"),
+            Some(vec!["x", "u64", "bool", "u8", "MAX", "x"])
+        );
     }
 
     #[test]

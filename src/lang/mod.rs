@@ -284,7 +284,7 @@ pub(crate) struct ReferenceRules {
     pub(crate) opaque_kinds: Vec<u16>,
     /// A string kind that is opaque unless it is an f-string (Python).
     pub(crate) plain_string_kind: Option<u16>,
-    /// Expressions whose uses a lexer reads off the text instead of the walk (Python).
+    /// Expressions whose uses a lexer reads off the text instead of the walk.
     pub(crate) lexed: Option<LexedExpressions>,
 }
 
@@ -297,14 +297,39 @@ pub(crate) struct LexedExpressions {
     pub(crate) uses: UsesLexer,
 }
 
-/// Appends the byte ranges of the uses in a range of the text.
-pub(crate) type UsesLexer = fn(&str, std::ops::Range<usize>, &mut Vec<std::ops::Range<usize>>);
+/// Appends the byte ranges of the uses in a range of the text; false (nothing appended) when
+/// that expression must be walked after all.
+pub(crate) type UsesLexer =
+    fn(&str, std::ops::Range<usize>, &mut Vec<std::ops::Range<usize>>) -> bool;
 
 impl std::fmt::Debug for LexedExpressions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LexedExpressions").finish_non_exhaustive()
     }
 }
+
+/// Rust's expression kinds handed to the lexer, which declines those holding a block or a
+/// closure (where `let`, patterns and parameters bind).
+const RUST_LEXED_KINDS: &[&str] = &[
+    "call_expression",
+    "arguments",
+    "field_expression",
+    "binary_expression",
+    "unary_expression",
+    "reference_expression",
+    "try_expression",
+    "index_expression",
+    "tuple_expression",
+    "array_expression",
+    "parenthesized_expression",
+    "type_cast_expression",
+    "range_expression",
+    "await_expression",
+    "return_expression",
+    "macro_invocation",
+    "scoped_identifier",
+    "generic_function",
+];
 
 /// Python's expression kinds that hold no definition, no import and no binding the lexer
 /// cannot see (keyword arguments and lambda parameters it can).
@@ -367,22 +392,20 @@ impl ReferenceRules {
             identifier_kinds: identifiers.iter().map(|name| kind(name)).collect(),
             opaque_kinds: opaque.iter().map(|name| kind(name)).collect(),
             plain_string_kind: (lang == Lang::Python).then(|| kind("string")),
-            lexed: (lang == Lang::Python).then(|| {
+            lexed: {
+                let (names, uses): (&[&str], UsesLexer) = match lang {
+                    Lang::Python => (PYTHON_LEXED_KINDS, lex::python_uses),
+                    Lang::Rust => (RUST_LEXED_KINDS, lex::rust_uses),
+                };
                 let mut kinds = vec![false; language.node_kind_count()];
                 // (Id 0 is what an unknown name gets.)
-                for id in PYTHON_LEXED_KINDS
-                    .iter()
-                    .map(|name| usize::from(kind(name)))
-                {
+                for id in names.iter().map(|name| usize::from(kind(name))) {
                     if let Some(lexed) = kinds.get_mut(id).filter(|_| id != 0) {
                         *lexed = true;
                     }
                 }
-                LexedExpressions {
-                    kinds,
-                    uses: lex::python_uses,
-                }
-            }),
+                Some(LexedExpressions { kinds, uses })
+            },
             bindings: bindings
                 .iter()
                 .map(|(parent, field)| {

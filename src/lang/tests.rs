@@ -239,44 +239,30 @@ fn references_inside_f_strings_count_but_not_inside_plain_strings_or_comments() 
     assert_eq!(refs, ["k@4", "s@4"]);
 }
 
-/// The lexer that reads the uses in Python expressions (`lex.rs`) against the tree walk it
-/// replaces, on every file of the machine's Python standard library, `test/` included (it holds
-/// the odd f-strings, raw strings and numbers): the same uses at the same bytes, in every file
-/// that parses without errors (error recovery is the tree's guess, not the text's).
-#[test]
-fn lexed_python_expressions_give_the_uses_the_tree_walk_gives_on_the_stdlib() {
+/// The lexers that read the uses in expressions (`lex.rs`) against the tree walk they replace,
+/// on real code: the same uses at the same bytes, in every file that parses without errors
+/// (error recovery is the tree's guess, not the text's). Returns the files compared.
+fn lexing_agrees_with_the_walk(lang: Lang, root: &Path, skip_dir: &'static str) -> usize {
     use rayon::prelude::*;
-    let output = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import sysconfig; print(sysconfig.get_path('stdlib'))",
-        ])
-        .output()
-        .expect("python3 runs (CI installs it)");
-    let stdlib = std::path::PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
-    let files: Vec<std::path::PathBuf> = ignore::WalkBuilder::new(&stdlib)
+    let files: Vec<std::path::PathBuf> = ignore::WalkBuilder::new(root)
         .standard_filters(false)
-        .filter_entry(|entry| entry.file_name() != "site-packages")
+        .filter_entry(move |entry| entry.file_name() != skip_dir)
         .build()
         .filter_map(Result::ok)
         .map(ignore::DirEntry::into_path)
-        .filter(|path| path.extension().is_some_and(|ext| ext == "py"))
+        .filter(|path| Lang::from_path(path) == Some(lang))
         .collect();
-    assert!(
-        files.len() > 500,
-        "{}: {} files",
-        stdlib.display(),
-        files.len()
-    );
+    let compared = std::sync::atomic::AtomicUsize::new(0);
     let disagreements: Vec<String> = files
         .par_iter()
         .filter_map(|path| {
             let text = std::fs::read_to_string(path).ok()?;
-            let tree = parse(Lang::Python, &text, None)?;
+            let tree = parse(lang, &text, None)?;
             if tree.root_node().has_error() {
                 return None;
             }
-            let [lexed, walked] = super::analyze::uses_lexed_and_walked(Lang::Python, &text, &tree);
+            compared.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let [lexed, walked] = super::analyze::uses_lexed_and_walked(lang, &text, &tree);
             let first = lexed.iter().zip(&walked).find(|(a, b)| a != b);
             (lexed != walked).then(|| {
                 format!(
@@ -290,6 +276,35 @@ fn lexed_python_expressions_give_the_uses_the_tree_walk_gives_on_the_stdlib() {
         })
         .collect();
     assert!(disagreements.is_empty(), "{disagreements:#?}");
+    compared.into_inner()
+}
+
+/// Python: every file of the machine's standard library, `test/` included (it holds the odd
+/// f-strings, raw strings and numbers).
+#[test]
+fn lexed_python_expressions_give_the_uses_the_tree_walk_gives_on_the_stdlib() {
+    let output = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_path('stdlib'))",
+        ])
+        .output()
+        .expect("python3 runs (CI installs it)");
+    let stdlib = std::path::PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+    let compared = lexing_agrees_with_the_walk(Lang::Python, &stdlib, "site-packages");
+    assert!(compared > 500, "{}: {compared} files", stdlib.display());
+}
+
+/// Rust: every crate in the cargo registry, which holds at least pith's dependencies.
+#[test]
+fn lexed_rust_expressions_give_the_uses_the_tree_walk_gives_on_the_cargo_registry() {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cargo")))
+        .expect("CARGO_HOME or HOME is set");
+    let registry = cargo_home.join("registry").join("src");
+    let compared = lexing_agrees_with_the_walk(Lang::Rust, &registry, "");
+    assert!(compared > 500, "{}: {compared} files", registry.display());
 }
 
 #[test]
