@@ -65,6 +65,7 @@ pub(crate) fn python_uses(text: &str, range: Range<usize>, out: &mut Vec<Range<u
         pos: range.start.min(end),
         end,
         out,
+        nested_strings: 0,
     };
     lexer.tokens(false);
     true
@@ -76,7 +77,13 @@ struct Lexer<'a, 'o> {
     pos: usize,
     end: usize,
     out: &'o mut Vec<Range<usize>>,
+    /// f-strings open around `pos`, each a level of recursion.
+    nested_strings: usize,
 }
+
+/// f-strings nested deeper than this are read as plain strings: real code nests two or three,
+/// and a hostile file must not exhaust the stack.
+const MAX_NESTED_STRINGS: usize = 16;
 
 /// Where a `lambda`'s parameter list is: the bracket depth it opened at, and whether the next
 /// name would be a parameter (not a default value).
@@ -252,7 +259,8 @@ impl Lexer<'_, '_> {
     /// Moves past a string literal whose quote is at `pos`, lexing the replacement fields of
     /// an f-string (or t-string).
     fn string(&mut self, prefix: &str) {
-        let formatted = prefix.contains(['f', 'F', 't', 'T']);
+        let formatted =
+            prefix.contains(['f', 'F', 't', 'T']) && self.nested_strings < MAX_NESTED_STRINGS;
         let raw = prefix.contains(['r', 'R']);
         let quote = self.bytes[self.pos];
         let triple = self.peek(1) == Some(quote) && self.peek(2) == Some(quote);
@@ -292,7 +300,9 @@ impl Lexer<'_, '_> {
                         self.pos += 2;
                     } else {
                         self.pos += 1;
+                        self.nested_strings += 1;
                         self.replacement_field();
+                        self.nested_strings -= 1;
                     }
                 }
                 _ => self.pos += 1,
@@ -450,6 +460,7 @@ pub(crate) fn rust_uses(text: &str, range: Range<usize>, out: &mut Vec<Range<usi
         pos: range.start.min(end),
         end,
         out,
+        nested_strings: 0,
     };
     let lexed = lexer.rust_tokens();
     if !lexed {
@@ -812,6 +823,16 @@ mod tests {
         assert_eq!(uses("f'{d[\"k\"]:{w}.{p}f}'"), ["d", "w", "p"]);
         assert_eq!(uses("f'\\N{GREEK CAPITAL LETTER DELTA} {x}'"), ["x"]);
         assert_eq!(uses("rf'C:\\Python\\{tag}\\Install'"), ["tag"]);
+    }
+
+    #[test]
+    fn deeply_nested_f_strings_do_not_exhaust_the_stack() {
+        let depth = 100_000;
+        let text = format!("{}x{}", "f'{".repeat(depth), "}'".repeat(depth));
+        // Past the limit the strings read as plain ones, so what is found is a guess, but it
+        // is found without a stack overflow (which would abort the server).
+        assert!(uses(&text).iter().all(|name| *name == "x"));
+        assert_eq!(uses("f'{f\"{f'{a}'}\"}'"), ["a"]);
     }
 
     #[test]
