@@ -242,12 +242,20 @@ fn references_inside_f_strings_count_but_not_inside_plain_strings_or_comments() 
 /// The lexers that read the uses in expressions (`lex.rs`) against the tree walk they replace,
 /// on real code: the same uses at the same bytes, in every file that parses without errors
 /// (error recovery is the tree's guess, not the text's). Returns the files compared.
-fn lexing_agrees_with_the_walk(lang: Lang, root: &Path, skip_dir: &'static str) -> usize {
+fn lexing_agrees_with_the_walk(
+    lang: Lang,
+    roots: &[std::path::PathBuf],
+    skip_dir: &'static str,
+) -> usize {
     use rayon::prelude::*;
-    let files: Vec<std::path::PathBuf> = ignore::WalkBuilder::new(root)
-        .standard_filters(false)
-        .filter_entry(move |entry| entry.file_name() != skip_dir)
-        .build()
+    let files: Vec<std::path::PathBuf> = roots
+        .iter()
+        .flat_map(|root| {
+            ignore::WalkBuilder::new(root)
+                .standard_filters(false)
+                .filter_entry(move |entry| entry.file_name() != skip_dir)
+                .build()
+        })
         .filter_map(Result::ok)
         .map(ignore::DirEntry::into_path)
         .filter(|path| Lang::from_path(path) == Some(lang))
@@ -291,19 +299,47 @@ fn lexed_python_expressions_give_the_uses_the_tree_walk_gives_on_the_stdlib() {
         .output()
         .expect("python3 runs (CI installs it)");
     let stdlib = std::path::PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
-    let compared = lexing_agrees_with_the_walk(Lang::Python, &stdlib, "site-packages");
+    let compared =
+        lexing_agrees_with_the_walk(Lang::Python, std::slice::from_ref(&stdlib), "site-packages");
     assert!(compared > 500, "{}: {compared} files", stdlib.display());
 }
 
-/// Rust: every crate in the cargo registry, which holds at least pith's dependencies.
+/// Rust: the sources of every crate in pith's `Cargo.lock`, from the cargo registry (the same
+/// files on every machine that builds pith).
 #[test]
-fn lexed_rust_expressions_give_the_uses_the_tree_walk_gives_on_the_cargo_registry() {
+fn lexed_rust_expressions_give_the_uses_the_tree_walk_gives_on_pith_dependencies() {
     let cargo_home = std::env::var_os("CARGO_HOME")
         .map(std::path::PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cargo")))
         .expect("CARGO_HOME or HOME is set");
     let registry = cargo_home.join("registry").join("src");
-    let compared = lexing_agrees_with_the_walk(Lang::Rust, &registry, "");
+    let lock = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.lock"))
+        .expect("Cargo.lock");
+    let mut crates = Vec::new();
+    let mut name = None;
+    for line in lock.lines() {
+        if let Some(value) = line.strip_prefix("name = ") {
+            name = Some(value.trim_matches('"').to_string());
+        } else if let (Some(value), Some(name)) = (line.strip_prefix("version = "), name.take()) {
+            crates.push(format!("{name}-{}", value.trim_matches('"')));
+        }
+    }
+    let indexes: Vec<std::path::PathBuf> = std::fs::read_dir(&registry)
+        .expect("the cargo registry holds pith's dependencies")
+        .filter_map(|entry| Some(entry.ok()?.path()))
+        .collect();
+    let roots: Vec<std::path::PathBuf> = indexes
+        .iter()
+        .flat_map(|index| crates.iter().map(move |krate| index.join(krate)))
+        .filter(|dir| dir.is_dir())
+        .collect();
+    assert!(
+        roots.len() > 100,
+        "{}: {} crates",
+        registry.display(),
+        roots.len()
+    );
+    let compared = lexing_agrees_with_the_walk(Lang::Rust, &roots, "");
     assert!(compared > 500, "{}: {compared} files", registry.display());
 }
 
