@@ -7,7 +7,7 @@
 //! parameters, both plain to see in the text; a Rust expression without a block or closure
 //! (no `{`, no `|`) binds nothing. So the walk hands such expressions to these lexers, which
 //! skip literals and comments (but look inside f-string fields) and find exactly the uses the
-//! walk would (a test checks it on the Python stdlib and the crates in the cargo registry).
+//! walk would (a test checks it on the Python stdlib and on the crates pith depends on).
 
 use std::ops::Range;
 
