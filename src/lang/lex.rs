@@ -1,13 +1,13 @@
 //! The names an expression uses, read off its text instead of its syntax tree (Python, Rust).
 //!
 //! The index's reference walk visits every node of a file, and two thirds of a file's nodes sit
-//! inside expressions (calls, operators, literals): stepping a tree cursor through their
-//! punctuation cost more than a third of what parsing the file did. Inside a Python expression
-//! the only identifiers that are not uses are keyword-argument names (`f(key=…)`) and lambda
-//! parameters, both plain to see in the text; a Rust expression without a block or closure
-//! (no `{`, no `|`) binds nothing. So the walk hands such expressions to these lexers, which
-//! skip literals and comments (but look inside f-string fields) and find exactly the uses the
-//! walk would (a test checks it on the Python stdlib and on the crates pith depends on).
+//! inside expressions (calls, operators, literals): the walk cost about a fifth of what parsing
+//! the file did, most of it stepping a tree cursor through their punctuation. Inside a Python
+//! expression the only identifiers that are not uses are keyword-argument names (`f(key=…)`)
+//! and lambda parameters, both plain to see in the text; a Rust expression without a block or
+//! closure (no `{`, no `|`) binds nothing. So the walk hands such expressions to these lexers,
+//! which skip literals and comments (but look inside f-string fields) and find exactly the uses
+//! the walk would (a test checks it on the Python stdlib and on the crates pith depends on).
 
 use std::ops::Range;
 
