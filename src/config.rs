@@ -426,14 +426,6 @@ impl Config {
             .filter(|e| e.tasks.is_empty() || e.tasks.contains(&task))
             .collect()
     }
-
-    /// The model file to load: the configured one (with `~/` expanded), else the default.
-    pub fn model_path(&self) -> Option<PathBuf> {
-        match &self.model.path {
-            Some(path) => Some(expand_home(path)),
-            None => default_model_path(),
-        }
-    }
 }
 
 impl Config {
@@ -467,15 +459,6 @@ impl Config {
             ..Default::default()
         }
     }
-}
-
-/// Where `pith model install` puts the default model.
-pub fn default_model_path() -> Option<PathBuf> {
-    Some(
-        cache_dir()?
-            .join("models")
-            .join("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"),
-    )
 }
 
 /// `$XDG_CACHE_HOME/pith`, else `~/.cache/pith`.

@@ -531,7 +531,6 @@ fn is_corruption(error: &rusqlite::Error) -> bool {
     )
 }
 
-/// An FTS5 expression matching any word of `query` (each quoted, so no FTS syntax leaks in).
 /// Whether `a` and `b` share at least half of the search terms of the one with more.
 fn shares_most_words(a: &str, b: &str) -> bool {
     let terms = |text: &str| -> HashSet<String> { crate::terms::terms(text).into_iter().collect() };
@@ -540,6 +539,7 @@ fn shares_most_words(a: &str, b: &str) -> bool {
     longer > 0 && a.intersection(&b).count() * 2 >= longer
 }
 
+/// An FTS5 expression matching any word of `query` (each quoted, so no FTS syntax leaks in).
 fn fts_expression(query: &str) -> Option<String> {
     let words: Vec<String> = query
         .split(|c: char| !c.is_alphanumeric() && c != '_')

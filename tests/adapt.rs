@@ -285,7 +285,7 @@ fn pith_memory_file_name(root: &Path) -> String {
 // ---- LoRA -----------------------------------------------------------------------------------
 
 fn default_model() -> Option<PathBuf> {
-    let path = pith::config::default_model_path()?;
+    let path = pith::engine::model::default_model_path()?;
     if path.exists() {
         return Some(path);
     }

@@ -296,10 +296,21 @@ fn missing_corrupt_and_truncated_models_are_clear_errors() {
     assert!(matches!(err, EngineError::BadModel { .. }), "{err}");
     assert!(err.to_string().contains("bad magic"), "{err}");
 
+    let unknown = open_model(std::path::Path::new("qwen2.5-coder-7b"))
+        .err()
+        .unwrap();
+    assert!(unknown.to_string().contains("no such file"), "{unknown}");
+
     let Some(real) = pith::engine::model::default_model_path().filter(|p| p.exists()) else {
         eprintln!("*** SKIPPED truncated-model case: default model not installed ***");
         return;
     };
+    // A published model's name stands for its installed file.
+    let by_name = pith::engine::llama::resolve_model(&EngineSettings {
+        model: Some("qwen2.5-coder-0.5b".into()),
+        ..EngineSettings::default()
+    });
+    assert_eq!(by_name.unwrap(), real);
     let truncated = dir.path().join("truncated.gguf");
     let mut bytes = Vec::new();
     std::fs::File::open(&real)

@@ -1036,7 +1036,7 @@ fn a_missing_or_corrupt_model_is_one_clear_error() {
     let missing = dir.path().join("missing.gguf");
     let mut models = vec![missing, corrupt, empty];
     // The real model cut short, as by a full disk or an interrupted copy.
-    let real = pith::config::default_model_path().filter(|p| p.exists());
+    let real = pith::engine::model::default_model_path().filter(|p| p.exists());
     if let Some(real) = &real {
         let truncated = dir.path().join("truncated.gguf");
         let mut bytes = vec![0; 4 << 20];
@@ -1289,7 +1289,7 @@ fn two_hundred_open_files_under_typing_load() {
         fixture.write(&format!("load/m{i}.py"), &text);
     }
     // The real model when installed: completions keep it busy while the rest is measured.
-    let model = pith::config::default_model_path().filter(|p| p.exists());
+    let model = pith::engine::model::default_model_path().filter(|p| p.exists());
     let model_env = model
         .as_ref()
         .map_or("/nonexistent/model.gguf".to_string(), |p| {
@@ -1468,7 +1468,7 @@ fn model_fault_child() {
 
 /// Runs `model_fault_child` with `fault` on a copy of the real model; its exit status and stdout.
 fn model_fault(fault: &str) -> Option<(std::process::ExitStatus, String)> {
-    let real = pith::config::default_model_path().filter(|p| p.exists())?;
+    let real = pith::engine::model::default_model_path().filter(|p| p.exists())?;
     let dir = tempfile::tempdir().expect("tempdir");
     let copy = dir.path().join("model.gguf");
     std::fs::copy(&real, &copy).expect("copy the model");

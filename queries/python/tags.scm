@@ -32,5 +32,5 @@
       (assignment
         left: (identifier) @name) @definition.field)))
 
-; Instance attributes (`self.name = …` in a method) are found by pith from the references the
-; tree walk collects, at no extra walk (src/lang/analyze.rs, `instance_attributes`).
+; Instance attributes (`self.name = …` in a method) are found by pith from the assignment
+; targets the tree walk meets, at no extra walk (src/lang/analyze.rs, `instance_attributes`).

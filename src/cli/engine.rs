@@ -135,8 +135,8 @@ pub fn model(cli: &Cli, command: &ModelCommand) -> anyhow::Result<()> {
             println!("{}", path.display());
         }
         ModelCommand::Info { path } => {
-            let path = match path.clone().or_else(|| cli.model.clone()) {
-                Some(path) => path,
+            let path = match path.as_ref().or(cli.model.as_ref()) {
+                Some(named) => engine::model::locate(named).0,
                 None => engine::model::default_model_path()
                     .filter(|p| p.exists())
                     .ok_or(engine::EngineError::NoModel)?,

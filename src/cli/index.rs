@@ -91,7 +91,6 @@ pub fn symbols(args: &SymbolsArgs) -> anyhow::Result<()> {
     let tree = lang::parse(lang, &text, None).context("tree-sitter could not parse the file")?;
     let file = lang::analyze(&path, lang, &text, &tree);
     print!("{}", file.outline());
-
     Ok(())
 }
 

@@ -144,7 +144,7 @@ pub enum ModelCommand {
     /// Install the default model, a published one by name (`qwen2.5-coder-1.5b`: better
     /// completions, about three times slower), or a GGUF from a local path or an http(s) URL.
     Install { source: Option<String> },
-    /// Print a GGUF's metadata (default: the configured model).
+    /// Print a GGUF's metadata, by path or published name (default: the configured model).
     Info { path: Option<PathBuf> },
     /// Print where the default model lives.
     Path,

@@ -77,23 +77,17 @@ pub fn physical_cores() -> usize {
 /// `qwen2.5-coder-1.5b`, installed), or the installed default; checked before loading.
 pub fn resolve_model(settings: &EngineSettings) -> Result<PathBuf, EngineError> {
     match &settings.model {
-        Some(path) if !path.exists() => {
-            let name = path.to_str().unwrap_or("");
-            let published = super::model::published_model(name)
-                .and_then(|model| Some(super::model::models_dir()?.join(model.file)));
-            match published {
-                Some(installed) if installed.exists() => Ok(installed),
-                Some(_) => Err(EngineError::BadModel {
-                    path: name.to_string(),
-                    reason: format!("not installed: run `pith model install {name}`"),
-                }),
-                None => Err(EngineError::BadModel {
-                    path: path.display().to_string(),
-                    reason: "no such file".into(),
-                }),
-            }
-        }
-        Some(path) => Ok(path.clone()),
+        Some(named) => match super::model::locate(named) {
+            (path, _) if path.exists() => Ok(path),
+            (_, Some(published)) => Err(EngineError::BadModel {
+                path: published.name.to_string(),
+                reason: format!("not installed: run `pith model install {}`", published.name),
+            }),
+            (path, None) => Err(EngineError::BadModel {
+                path: path.display().to_string(),
+                reason: "no such file".into(),
+            }),
+        },
         None => {
             let path = super::model::default_model_path().ok_or(EngineError::NoModel)?;
             if path.exists() {

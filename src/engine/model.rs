@@ -61,9 +61,6 @@ pub const PUBLISHED_MODELS: [PublishedModel; 2] = [
     },
 ];
 
-/// File name of the default model.
-pub const DEFAULT_MODEL_FILE: &str = DEFAULT_MODEL.file;
-
 /// `$XDG_CACHE_HOME/pith/models`, else `~/.cache/pith/models`.
 pub fn models_dir() -> Option<PathBuf> {
     let cache = std::env::var_os("XDG_CACHE_HOME")
@@ -74,7 +71,28 @@ pub fn models_dir() -> Option<PathBuf> {
 }
 
 pub fn default_model_path() -> Option<PathBuf> {
-    Some(models_dir()?.join(DEFAULT_MODEL_FILE))
+    DEFAULT_MODEL.path()
+}
+
+impl PublishedModel {
+    /// Where `pith model install` puts it.
+    pub fn path(&self) -> Option<PathBuf> {
+        Some(models_dir()?.join(self.file))
+    }
+}
+
+/// A model as the user names it (`--model`, `PITH_MODEL`, `model.path`): a file, or else the
+/// name of a published model, which stands for where it is installed. The published model is
+/// returned too, for the hint to install it when its file is missing.
+pub fn locate(named: &Path) -> (PathBuf, Option<&'static PublishedModel>) {
+    if named.exists() {
+        return (named.to_path_buf(), None);
+    }
+    let published = named.to_str().and_then(published_model);
+    match published.and_then(PublishedModel::path) {
+        Some(path) => (path, published),
+        None => (named.to_path_buf(), None),
+    }
 }
 
 fn marker_path(path: &Path) -> PathBuf {

@@ -92,19 +92,13 @@ pub(crate) fn analyze_parts(
     only: Option<&[super::incremental::Region]>,
 ) -> Parts {
     let source = text.as_bytes();
+    let rules = lang.reference_rules();
     let root = tree.root_node();
     let units = top_level_ranges(root);
 
     let mut found = Found::default();
     match (&query.root_kinds, only) {
-        (Some(root_kinds), None) => walk(
-            lang.reference_rules(),
-            root,
-            text,
-            query,
-            root_kinds,
-            &mut found,
-        ),
+        (Some(root_kinds), None) => walk(rules, root, text, query, root_kinds, &mut found),
         (Some(root_kinds), Some(only)) => {
             let inside = |byte: usize| only.iter().any(|region| region.bytes.contains(&byte));
             let mut at_root = Found::default();
@@ -136,14 +130,7 @@ pub(crate) fn analyze_parts(
             let mut walk_units = root.walk();
             for unit in root.children(&mut walk_units) {
                 if inside(unit.start_byte()) {
-                    walk(
-                        lang.reference_rules(),
-                        unit,
-                        text,
-                        query,
-                        root_kinds,
-                        &mut found,
-                    );
+                    walk(rules, unit, text, query, root_kinds, &mut found);
                 }
             }
             if !at_root.imports.is_empty() {
@@ -168,7 +155,7 @@ pub(crate) fn analyze_parts(
             while let Some(each) = matches.next() {
                 found.add_match(each.captures(), query, text);
             }
-            walk(lang.reference_rules(), root, text, query, &[], &mut found);
+            walk(rules, root, text, query, &[], &mut found);
         }
     }
     let Found {

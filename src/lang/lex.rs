@@ -58,16 +58,7 @@ fn is_keyword(word: &str) -> bool {
 /// keyword, keyword-argument name or lambda parameter, and not inside a string (but inside an
 /// f-string's `{…}`) or comment. `range` should hold a whole expression.
 pub(crate) fn python_uses(text: &str, range: Range<usize>, out: &mut Vec<Range<usize>>) -> bool {
-    let end = range.end.min(text.len());
-    let mut lexer = Lexer {
-        text,
-        bytes: text.as_bytes(),
-        pos: range.start.min(end),
-        end,
-        out,
-        nested_strings: 0,
-    };
-    lexer.tokens(false);
+    Lexer::new(text, range, out).tokens(false);
     true
 }
 
@@ -77,13 +68,14 @@ struct Lexer<'a, 'o> {
     pos: usize,
     end: usize,
     out: &'o mut Vec<Range<usize>>,
-    /// f-strings open around `pos`, each a level of recursion.
-    nested_strings: usize,
+    /// f-string replacement fields open around `pos`, each a level of recursion.
+    nested_fields: usize,
 }
 
-/// f-strings nested deeper than this are read as plain strings: real code nests two or three,
-/// and a hostile file must not exhaust the stack.
-const MAX_NESTED_STRINGS: usize = 16;
+/// Replacement fields nested deeper than this (in f-strings inside fields, or in format specs)
+/// are read as plain text: real code nests two or three, and a hostile file must not exhaust
+/// the stack.
+const MAX_NESTED_FIELDS: usize = 16;
 
 /// Where a `lambda`'s parameter list is: the bracket depth it opened at, and whether the next
 /// name would be a parameter (not a default value).
@@ -92,10 +84,32 @@ struct LambdaParameters {
     expects_name: bool,
 }
 
-impl Lexer<'_, '_> {
+impl<'a, 'o> Lexer<'a, 'o> {
+    fn new(text: &'a str, range: Range<usize>, out: &'o mut Vec<Range<usize>>) -> Self {
+        let end = range.end.min(text.len());
+        Lexer {
+            text,
+            bytes: text.as_bytes(),
+            pos: range.start.min(end),
+            end,
+            out,
+            nested_fields: 0,
+        }
+    }
+
     fn peek(&self, ahead: usize) -> Option<u8> {
         let at = self.pos + ahead;
         (at < self.end).then(|| self.bytes[at])
+    }
+
+    /// The last byte before `start` that is not whitespace (`*` in `for a, *rest in …`, `&`
+    /// in `&raw const x`).
+    fn previous_byte(&self, start: usize) -> Option<u8> {
+        self.bytes[..start]
+            .iter()
+            .rev()
+            .find(|byte| !byte.is_ascii_whitespace())
+            .copied()
     }
 
     /// Lexes to the end of the range, or inside an f-string replacement field to where the
@@ -173,7 +187,8 @@ impl Lexer<'_, '_> {
                         // `f(name=…)`; at depth 0 `{x=}` is an f-string's debug form.
                         None => {
                             (depth > 0 && self.assigned_next())
-                                || (!for_targets.is_empty() && self.starred(start))
+                                || (!for_targets.is_empty()
+                                    && self.previous_byte(start) == Some(b'*'))
                         }
                     };
                     if !binds {
@@ -226,15 +241,6 @@ impl Lexer<'_, '_> {
         rest[at] == b'=' && rest.get(at + 1) != Some(&b'=')
     }
 
-    /// Whether the identifier at `start` follows a `*` (`for a, *rest in …`).
-    fn starred(&self, start: usize) -> bool {
-        self.bytes[..start]
-            .iter()
-            .rev()
-            .find(|byte| !matches!(byte, b' ' | b'\t'))
-            == Some(&b'*')
-    }
-
     /// Moves past a number: `1_000`, `0x1F`, `1.5e-10j`; not the `.attr` after `1.5.attr`.
     fn number(&mut self) {
         let radix_prefixed = self.bytes[self.pos] == b'0'
@@ -260,7 +266,7 @@ impl Lexer<'_, '_> {
     /// an f-string (or t-string).
     fn string(&mut self, prefix: &str) {
         let formatted =
-            prefix.contains(['f', 'F', 't', 'T']) && self.nested_strings < MAX_NESTED_STRINGS;
+            prefix.contains(['f', 'F', 't', 'T']) && self.nested_fields < MAX_NESTED_FIELDS;
         let raw = prefix.contains(['r', 'R']);
         let quote = self.bytes[self.pos];
         let triple = self.peek(1) == Some(quote) && self.peek(2) == Some(quote);
@@ -300,9 +306,7 @@ impl Lexer<'_, '_> {
                         self.pos += 2;
                     } else {
                         self.pos += 1;
-                        self.nested_strings += 1;
                         self.replacement_field();
-                        self.nested_strings -= 1;
                     }
                 }
                 _ => self.pos += 1,
@@ -313,6 +317,7 @@ impl Lexer<'_, '_> {
 
     /// `{expression!conversion:format spec}` after its `{`; the spec may hold nested fields.
     fn replacement_field(&mut self) {
+        self.nested_fields += 1;
         self.tokens(true);
         if self.peek(0) == Some(b'!') {
             self.pos += 1;
@@ -324,7 +329,7 @@ impl Lexer<'_, '_> {
             self.pos += 1;
             while let Some(byte) = self.peek(0) {
                 match byte {
-                    b'{' => {
+                    b'{' if self.nested_fields < MAX_NESTED_FIELDS => {
                         self.pos += 1;
                         self.replacement_field();
                     }
@@ -336,6 +341,7 @@ impl Lexer<'_, '_> {
         if self.peek(0) == Some(b'}') {
             self.pos += 1;
         }
+        self.nested_fields -= 1;
     }
 }
 
@@ -343,46 +349,7 @@ impl Lexer<'_, '_> {
 /// only its short list is (there `in`, `dyn` or `else` are identifiers, and `_` is not one);
 /// elsewhere `_` in a type (`Vec<_>`) is an identifier.
 fn is_rust_keyword(word: &str, in_token_tree: bool) -> bool {
-    if in_token_tree {
-        return matches!(
-            word,
-            "_" | "as"
-                | "async"
-                | "await"
-                | "break"
-                | "const"
-                | "continue"
-                | "crate"
-                | "default"
-                | "enum"
-                | "false"
-                | "fn"
-                | "for"
-                | "gen"
-                | "if"
-                | "impl"
-                | "let"
-                | "loop"
-                | "match"
-                | "mod"
-                | "mut"
-                | "pub"
-                | "return"
-                | "self"
-                | "static"
-                | "struct"
-                | "super"
-                | "trait"
-                | "true"
-                | "type"
-                | "union"
-                | "unsafe"
-                | "use"
-                | "where"
-                | "while"
-        );
-    }
-    matches!(
+    let everywhere = matches!(
         word,
         "as" | "async"
             | "await"
@@ -390,24 +357,18 @@ fn is_rust_keyword(word: &str, in_token_tree: bool) -> bool {
             | "const"
             | "continue"
             | "crate"
-            | "dyn"
-            | "else"
             | "enum"
-            | "extern"
             | "false"
             | "fn"
             | "for"
             | "if"
             | "impl"
-            | "in"
             | "let"
             | "loop"
             | "match"
             | "mod"
-            | "move"
             | "mut"
             | "pub"
-            | "ref"
             | "return"
             | "self"
             | "static"
@@ -420,11 +381,19 @@ fn is_rust_keyword(word: &str, in_token_tree: bool) -> bool {
             | "use"
             | "where"
             | "while"
-            | "yield"
-    )
+    );
+    everywhere
+        || if in_token_tree {
+            matches!(word, "_" | "default" | "gen" | "union")
+        } else {
+            matches!(
+                word,
+                "dyn" | "else" | "extern" | "in" | "move" | "ref" | "yield"
+            )
+        }
 }
 
-/// Rust's primitive types: a type node, not a name, except as the head of a path (`u32::MAX`).
+/// Rust's primitive types: a type node, not a name, except where `primitive_role` says.
 fn is_rust_primitive(word: &str) -> bool {
     matches!(
         word,
@@ -452,16 +421,8 @@ fn is_rust_primitive(word: &str) -> bool {
 /// appends nothing and returns false when the expression holds a block or a closure (`{`,
 /// `|`), which may bind names: the walk descends into those.
 pub(crate) fn rust_uses(text: &str, range: Range<usize>, out: &mut Vec<Range<usize>>) -> bool {
-    let end = range.end.min(text.len());
     let kept = out.len();
-    let mut lexer = Lexer {
-        text,
-        bytes: text.as_bytes(),
-        pos: range.start.min(end),
-        end,
-        out,
-        nested_strings: 0,
-    };
+    let mut lexer = Lexer::new(text, range, out);
     let lexed = lexer.rust_tokens();
     if !lexed {
         lexer.out.truncate(kept);
@@ -589,7 +550,6 @@ impl Lexer<'_, '_> {
                     {
                         continue;
                     }
-
                     self.out.push(start..self.pos);
                     after_name = true;
                 }
@@ -618,15 +578,6 @@ impl Lexer<'_, '_> {
             return Some(false);
         }
         None
-    }
-
-    /// The last byte before `start` that is not whitespace.
-    fn previous_byte(&self, start: usize) -> Option<u8> {
-        self.bytes[..start]
-            .iter()
-            .rev()
-            .find(|byte| !byte.is_ascii_whitespace())
-            .copied()
     }
 
     /// `/* … */`, nested.
@@ -826,13 +777,16 @@ mod tests {
     }
 
     #[test]
-    fn deeply_nested_f_strings_do_not_exhaust_the_stack() {
+    fn deeply_nested_replacement_fields_do_not_exhaust_the_stack() {
         let depth = 100_000;
         let text = format!("{}x{}", "f'{".repeat(depth), "}'".repeat(depth));
         // Past the limit the strings read as plain ones, so what is found is a guess, but it
         // is found without a stack overflow (which would abort the server).
         assert!(uses(&text).iter().all(|name| *name == "x"));
         assert_eq!(uses("f'{f\"{f'{a}'}\"}'"), ["a"]);
+        // Fields nested in format specs, `f'{x:{x:{x…'`, recurse with less stack per level.
+        let specs = format!("f'{{x{}'", ":{x".repeat(10 * depth));
+        assert!(uses(&specs).iter().all(|name| *name == "x"));
     }
 
     #[test]
