@@ -504,6 +504,51 @@ fn complete_batch_prints_one_line_per_query_in_order() {
 }
 
 #[test]
+fn complete_batch_takes_context_from_another_retriever() {
+    if !model_installed() {
+        eprintln!("\n\n*** SKIPPED: the default model is not installed ***\n");
+        return;
+    }
+    let _turn = support::MODEL_TURN.blocking_lock();
+    let fixture = Fixture::new();
+    let root = fixture.path("");
+    let cart_cursor_line = CART.lines().position(|l| l == "        ").unwrap();
+    let query = serde_json::json!({"id": "q1", "path": "shop/cart.py", "text": CART,
+        "line": cart_cursor_line, "character": 8});
+    let batch = root.join("queries.jsonl");
+    std::fs::write(&batch, format!("{query}\n")).unwrap();
+    let given = serde_json::json!({"id": "q1", "snippets": [{"path": "shop/tax.py",
+        "start_line": 0, "end_line": 2, "text": "def vat_rate(country):\n    return 0.2\n"}]});
+    let snippets = root.join("snippets.jsonl");
+    std::fs::write(&snippets, format!("{given}\n")).unwrap();
+    let output = pith()
+        .args(["complete", "--root"])
+        .arg(&root)
+        .arg("--batch")
+        .arg(&batch)
+        .arg("--snippets")
+        .arg(&snippets)
+        .args(["--budget-tokens", "256", "--show-prompt"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let line: serde_json::Value =
+        serde_json::from_str(String::from_utf8(output.stdout).unwrap().trim()).unwrap();
+    let prompt = line["prompt"].as_str().unwrap();
+    // The given snippet is the whole context: nothing retrieved from the fixture joins it.
+    let context: Vec<&str> = prompt
+        .lines()
+        .filter(|l| l.starts_with("=== context: "))
+        .collect();
+    assert_eq!(context, ["=== context: shop/tax.py"], "{prompt}");
+    assert!(prompt.contains("def vat_rate(country):"), "{prompt}");
+}
+
+#[test]
 fn ask_command_streams_an_answer() {
     if !model_installed() {
         eprintln!("\n\n*** SKIPPED: the default model is not installed ***\n");

@@ -2,6 +2,7 @@
 //! interface of `../shared/eval/INTERFACE.md` through the whole inline-completion path) and
 //! `pith bench complete`.
 
+use std::collections::HashMap;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -157,6 +158,10 @@ pub fn complete_batch(cli: &Cli, args: &CompleteArgs) -> anyhow::Result<()> {
             &[],
         ),
     };
+    let given_snippets = match &args.snippets {
+        Some(file) => Some(read_snippets(file, &root, settings.budget_tokens)?),
+        None => None,
+    };
     let runtime = runtime()?;
     let queries = std::io::BufReader::new(
         std::fs::File::open(batch).with_context(|| format!("{}", batch.display()))?,
@@ -179,7 +184,9 @@ pub fn complete_batch(cli: &Cli, args: &CompleteArgs) -> anyhow::Result<()> {
             recent: &[],
         };
         let count_tokens = |text: &str| engine.count_tokens(text);
-        let snippets = if settings.use_context {
+        let snippets = if let Some(given) = &given_snippets {
+            given.get(&query.id).cloned().unwrap_or_default()
+        } else if settings.use_context {
             let retrieval = crate::retrieve::Query {
                 path: &path,
                 text: &query.text,
@@ -228,6 +235,71 @@ pub fn complete_batch(cli: &Cli, args: &CompleteArgs) -> anyhow::Result<()> {
         stdout.flush()?;
     }
     Ok(())
+}
+
+/// One line of a retriever's output (the eval's INTERFACE.md).
+#[derive(serde::Deserialize)]
+struct GivenContext {
+    id: String,
+    snippets: Vec<GivenSnippet>,
+}
+
+#[derive(serde::Deserialize)]
+struct GivenSnippet {
+    path: PathBuf,
+    start_line: u32,
+    end_line: u32,
+    text: String,
+}
+
+/// Each query's snippets from a retriever's output, cut the way the eval scores them: the texts
+/// in order, up to `4 × budget_tokens` characters, keeping whole lines.
+fn read_snippets(
+    file: &Path,
+    root: &Path,
+    budget_tokens: usize,
+) -> anyhow::Result<HashMap<String, Vec<crate::retrieve::Snippet>>> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let mut by_id = HashMap::new();
+    for (number, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let given: GivenContext = serde_json::from_str(line).with_context(|| {
+            format!(
+                "{}:{}: not a retriever's output",
+                file.display(),
+                number + 1
+            )
+        })?;
+        let mut left = 4 * budget_tokens;
+        let mut snippets = Vec::new();
+        for snippet in given.snippets {
+            let kept: String = snippet
+                .text
+                .split_inclusive('\n')
+                .scan(0, |used, line| {
+                    *used += line.len();
+                    (*used <= left).then_some(line)
+                })
+                .collect();
+            if kept.is_empty() {
+                break;
+            }
+            left -= kept.len();
+            snippets.push(crate::retrieve::Snippet {
+                path: root.join(&snippet.path),
+                start_line: snippet.start_line,
+                end_line: snippet.end_line,
+                text: kept,
+                score: 0.0,
+                reason: "given".to_string(),
+            });
+        }
+        by_id.insert(given.id, snippets);
+    }
+    Ok(by_id)
 }
 
 /// A place to complete in a benchmark: a function body line cut to its indentation.
@@ -379,4 +451,47 @@ pub fn bench_complete(cli: &Cli, root: &Path) -> anyhow::Result<()> {
     )?;
     writeln!(out, "  prompt tokens median {}", median(&mut prompt_tokens))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_snippets_are_cut_at_the_budget_on_whole_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("snippets.jsonl");
+        let first = "def a():\n    return 1\n"; // 22 bytes
+        let second = "def b():\n    return 2\n";
+        let lines = [
+            serde_json::json!({"id": "q1", "snippets": [
+                {"path": "pkg/a.py", "start_line": 0, "end_line": 2, "text": first},
+                {"path": "pkg/b.py", "start_line": 4, "end_line": 6, "text": second},
+            ]}),
+            serde_json::json!({"id": "q2", "snippets": []}),
+        ];
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        std::fs::write(&file, text).unwrap();
+        // 8 tokens = 32 characters: all of the first snippet, the first line of the second.
+        let by_id = read_snippets(&file, Path::new("/root"), 8).unwrap();
+        let q1: Vec<(PathBuf, &str)> = by_id["q1"]
+            .iter()
+            .map(|s| (s.path.clone(), s.text.as_str()))
+            .collect();
+        assert_eq!(
+            q1,
+            [
+                (PathBuf::from("/root/pkg/a.py"), first),
+                (PathBuf::from("/root/pkg/b.py"), "def b():\n"),
+            ]
+        );
+        assert!(by_id["q2"].is_empty());
+
+        std::fs::write(&file, "{\"id\": \"q1\"}\n").unwrap();
+        let error = read_snippets(&file, Path::new("/root"), 8).unwrap_err();
+        assert!(
+            format!("{error:#}").contains("snippets.jsonl:1"),
+            "{error:#}"
+        );
+    }
 }

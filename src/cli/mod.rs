@@ -124,6 +124,11 @@ pub struct CompleteArgs {
     /// Add the prompt's parts and the model's raw output to each line (`"prompt"`, `"raw"`).
     #[arg(long)]
     pub show_prompt: bool,
+    /// With `--batch`: take each query's context from this file (another retriever's output,
+    /// `{"id","snippets":[{"path","start_line","end_line","text"}]}` per line) instead of
+    /// retrieving it, to compare retrievers on completion quality.
+    #[arg(long, conflicts_with = "no_context")]
+    pub snippets: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
