@@ -138,8 +138,9 @@ impl IndexConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CompletionConfig {
-    /// Tokens of retrieved context (the buffer's prefix and suffix have their own share).
-    pub budget_tokens: usize,
+    /// Tokens of retrieved context (the buffer's prefix and suffix have their own share);
+    /// unset, it is sized for the model (`assist::completion::default_budget_tokens`).
+    pub budget_tokens: Option<usize>,
     /// Tokens of the edited buffer around the cursor, prefix and suffix together.
     pub buffer_tokens: usize,
     /// Of those, the most that go after the cursor. The suffix follows the prefix in a FIM
@@ -153,10 +154,30 @@ pub struct CompletionConfig {
     pub completion_item_fallback: bool,
 }
 
+/// Models from this size up get [`LARGE_MODEL_BUDGET`] tokens of retrieved context by default.
+pub const LARGE_MODEL_PARAMETERS: u64 = 1_000_000_000;
+/// The default context budget of a model under [`LARGE_MODEL_PARAMETERS`] or of unknown size.
+pub const SMALL_MODEL_BUDGET: usize = 512;
+pub const LARGE_MODEL_BUDGET: usize = 1024;
+
+impl CompletionConfig {
+    /// Tokens of retrieved context for a model of `parameters` (where known): the configured
+    /// budget, else one sized for the model. On the eval's dev tasks Qwen2.5-Coder-1.5B
+    /// completes twice as many lines exactly with 1024 tokens of context as with none (1.4×
+    /// with 512); the 0.5B gains nothing from more, not even from the exact definition it
+    /// needs, so it keeps the cheaper 512 (each context token costs it ~9 ms on a cold prompt).
+    pub fn context_budget(&self, parameters: Option<u64>) -> usize {
+        self.budget_tokens.unwrap_or(match parameters {
+            Some(n) if n >= LARGE_MODEL_PARAMETERS => LARGE_MODEL_BUDGET,
+            _ => SMALL_MODEL_BUDGET,
+        })
+    }
+}
+
 impl Default for CompletionConfig {
     fn default() -> Self {
         Self {
-            budget_tokens: 512,
+            budget_tokens: None,
             buffer_tokens: 1024,
             suffix_tokens: SUFFIX_TOKENS,
             debounce_ms: 150,
@@ -643,6 +664,21 @@ mod tests {
     }
 
     #[test]
+    fn unset_context_budget_is_sized_for_the_model_and_a_set_one_wins() {
+        let unset = Config::from_toml("c", "").unwrap().completion;
+        assert_eq!(unset.context_budget(Some(494_000_000)), SMALL_MODEL_BUDGET);
+        assert_eq!(
+            unset.context_budget(Some(1_540_000_000)),
+            LARGE_MODEL_BUDGET
+        );
+        assert_eq!(unset.context_budget(None), SMALL_MODEL_BUDGET);
+        let set = Config::from_toml("c", "[completion]\nbudget_tokens = 256\n")
+            .unwrap()
+            .completion;
+        assert_eq!(set.context_budget(Some(1_540_000_000)), 256);
+    }
+
+    #[test]
     fn empty_file_is_the_defaults() {
         assert_eq!(Config::from_toml("c", "").unwrap(), Config::default());
     }
@@ -777,7 +813,7 @@ style = ["PEP 8"]
             client: Some(serde_json::json!({"completion": {"debounce_ms": 7}})),
         };
         let mut config = Config::load(&sources).unwrap();
-        assert_eq!(config.completion.budget_tokens, 200);
+        assert_eq!(config.completion.budget_tokens, Some(200));
         assert_eq!(config.completion.max_tokens, 10);
         assert_eq!(config.completion.debounce_ms, 7);
         assert_eq!(config.index.exclude, vec!["b".to_string()]);
@@ -787,7 +823,8 @@ style = ["PEP 8"]
         assert!(error.source_name.ends_with("config.toml"), "{error}");
         assert_eq!(error.line, Some(1));
         assert_eq!(
-            config.completion.budget_tokens, 200,
+            config.completion.budget_tokens,
+            Some(200),
             "last good config kept"
         );
 
@@ -798,6 +835,6 @@ style = ["PEP 8"]
             .assert_eq(&error.to_string());
         sources.client = None;
         config.reload(&sources).unwrap();
-        assert_eq!(config.completion.budget_tokens, 100);
+        assert_eq!(config.completion.budget_tokens, Some(100));
     }
 }

@@ -85,6 +85,22 @@ fn chat_template_is_applied_and_answers() {
     assert!(text.contains('4'), "{text:?}");
 }
 
+#[test]
+fn the_default_model_is_small_and_gets_the_small_context_budget() {
+    let Some(engine) = engine() else { return };
+    // Qwen2.5-Coder-0.5B: 494M parameters.
+    let parameters = engine.parameters().unwrap();
+    assert!(
+        (400_000_000..600_000_000).contains(&parameters),
+        "{parameters}"
+    );
+    let completion = pith::config::CompletionConfig::default();
+    assert_eq!(
+        completion.context_budget(engine.parameters()),
+        pith::config::SMALL_MODEL_BUDGET
+    );
+}
+
 const PY_PREFIX: &str = "def add(a, b):\n    \"\"\"Return the sum of a and b.\"\"\"\n    ";
 const PY_SUFFIX: &str = "\n\n\ndef main():\n    print(add(1, 2))\n";
 

@@ -396,17 +396,19 @@ pub struct Completion {
 }
 
 impl CompletionSettings {
-    /// The `[completion]` section: the suffix gets at most `suffix_tokens` (and never more than
-    /// half) of the buffer budget, the prefix the rest.
-    pub fn from_config(config: &Config) -> Self {
+    /// The `[completion]` section for a model of `parameters` (where known): the suffix gets
+    /// at most `suffix_tokens` (and never more than half) of the buffer budget, the prefix the
+    /// rest; an unset context budget is sized for the model.
+    pub fn from_config(config: &Config, parameters: Option<u64>) -> Self {
         let completion = &config.completion;
         let suffix_tokens = completion.suffix_tokens.min(completion.buffer_tokens / 2);
+        let budget_tokens = completion.context_budget(parameters);
         Self {
-            budget_tokens: completion.budget_tokens,
+            budget_tokens,
             max_tokens: completion.max_tokens.max(1),
             prefix_tokens: completion.buffer_tokens - suffix_tokens,
             suffix_tokens,
-            use_context: completion.budget_tokens > 0,
+            use_context: budget_tokens > 0,
         }
     }
 }
@@ -543,7 +545,7 @@ pub async fn complete(
     cancel: CancellationToken,
 ) -> Result<Completion> {
     let started = Instant::now();
-    let settings = CompletionSettings::from_config(config);
+    let settings = CompletionSettings::from_config(config, engine.parameters());
     let count_tokens = |text: &str| engine.count_tokens(text);
     let snippets = retrieve_context(index, &settings, input, &count_tokens);
     let root = super::root_of(index, input.path)
@@ -572,7 +574,7 @@ pub async fn complete_with(
     cancel: CancellationToken,
 ) -> Result<Completion> {
     let started = Instant::now();
-    let settings = CompletionSettings::from_config(config);
+    let settings = CompletionSettings::from_config(config, engine.parameters());
     let count_tokens = |text: &str| engine.count_tokens(text);
     let prompt = fim_prompt(config, workspace, &settings, input, snippets, &count_tokens);
     let prompt_tokens = prompt_token_count(&prompt, &count_tokens);

@@ -280,7 +280,14 @@ pub(crate) fn chat_prompt(
         memories: parts.memories,
         examples: &examples,
     };
-    prompt::build(config, &input, Budget::from_config(config), count_tokens)
+    // Chat tasks retrieve within their own budgets: this only caps what a user template adds,
+    // at the small-model size.
+    prompt::build(
+        config,
+        &input,
+        Budget::from_config(config, None),
+        count_tokens,
+    )
 }
 
 /// The config's in-context examples for `task` in the language of `path`, resolved against the

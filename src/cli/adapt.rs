@@ -61,7 +61,7 @@ pub fn draft_config(root: &Path, files: &[PathBuf]) -> String {
          # [remote]\n# url = \"http://localhost:8080\"\n# api = \"openai\"   # openai | infill\n\
          # api_key_env = \"PITH_API_KEY\"\n\n\
          [index]\n# exclude = [\"vendor/**\"]\n# max_file_bytes = 1048576\n\n\
-         [completion]\n# budget_tokens = 512\n# buffer_tokens = 1024\n# suffix_tokens = 64\n# debounce_ms = 150\n# max_tokens = 64\n\n\
+         [completion]\n# budget_tokens = 512  # unset: 512, or 1024 for a model of 1B parameters or more\n# buffer_tokens = 1024\n# suffix_tokens = 64\n# debounce_ms = 150\n# max_tokens = 64\n\n\
          [hover]\n# explain = true\n# timeout_ms = 1500\n\n\
          [prompt]\n# system = \"You are a coding assistant ...\"\n\
          # style = [\"Prefer small pure functions\"]\n\
@@ -145,7 +145,10 @@ pub fn prompt(cli: &Cli, args: &PromptArgs) -> anyhow::Result<()> {
         None => estimate_tokens(text),
     };
     let cursor = context::byte_offset(&text, position.line, position.character);
-    let mut budget = Budget::from_config(&config);
+    let mut budget = Budget::from_config(
+        &config,
+        engine.as_ref().and_then(|engine| engine.parameters()),
+    );
     if let Some(tokens) = position.budget_tokens {
         budget.context_tokens = tokens;
     }

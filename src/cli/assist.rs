@@ -133,13 +133,13 @@ pub fn complete_batch(cli: &Cli, args: &CompleteArgs) -> anyhow::Result<()> {
     let root = canonical_root(position.root.as_ref())?;
     let mut config = load_config(&root)?;
     if let Some(budget) = position.budget_tokens {
-        config.completion.budget_tokens = budget;
+        config.completion.budget_tokens = Some(budget);
     }
     if args.no_context {
-        config.completion.budget_tokens = 0;
+        config.completion.budget_tokens = Some(0);
     }
-    let settings = CompletionSettings::from_config(&config);
     let engine = engine::open(&engine_settings(cli, &config))?;
+    let settings = CompletionSettings::from_config(&config, engine.parameters());
     let table = crate::retrieve::scan(&root);
     let repo = root.file_name().map_or_else(
         || "workspace".to_string(),
@@ -425,7 +425,7 @@ pub fn bench_complete(cli: &Cli, root: &Path) -> anyhow::Result<()> {
         v.sort_unstable();
         v.get(v.len() / 2).copied().unwrap_or(0)
     };
-    let settings = CompletionSettings::from_config(&config);
+    let settings = CompletionSettings::from_config(&config, engine.parameters());
     let (cold_ms, warm_ms) = (median(&mut cold), median(&mut warm));
     let mut out = std::io::stdout().lock();
     writeln!(out, "pith bench complete {}", root.display())?;

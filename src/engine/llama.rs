@@ -458,6 +458,10 @@ impl Engine for LlamaEngine {
         rx
     }
 
+    fn parameters(&self) -> Option<u64> {
+        Some(self.model.n_params())
+    }
+
     fn count_tokens(&self, text: &str) -> usize {
         // The model is only read here; llama.cpp's tokenizer is safe to call concurrently.
         self.model

@@ -214,6 +214,10 @@ pub trait Engine: Send + Sync {
     /// Tokens in `text` with this model's tokenizer (an estimate where none is available).
     fn count_tokens(&self, text: &str) -> usize;
     fn status(&self) -> EngineStatus;
+    /// The model's parameter count, where the backend knows it.
+    fn parameters(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Token estimate used when no tokenizer is at hand: about 4 characters per token for code.

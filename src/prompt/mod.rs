@@ -131,10 +131,11 @@ pub struct Budget {
 }
 
 impl Budget {
-    pub fn from_config(config: &Config) -> Self {
+    /// The `[completion]` budgets for a model of `parameters` (where known).
+    pub fn from_config(config: &Config, parameters: Option<u64>) -> Self {
         Self {
             buffer_tokens: config.completion.buffer_tokens,
-            context_tokens: config.completion.budget_tokens,
+            context_tokens: config.completion.context_budget(parameters),
         }
     }
 }
