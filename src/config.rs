@@ -139,7 +139,7 @@ impl IndexConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct CompletionConfig {
     /// Tokens of retrieved context (the buffer's prefix and suffix have their own share);
-    /// unset, it is sized for the model (`assist::completion::default_budget_tokens`).
+    /// unset, it is sized for the model ([`CompletionConfig::context_budget`]).
     pub budget_tokens: Option<usize>,
     /// Tokens of the edited buffer around the cursor, prefix and suffix together.
     pub buffer_tokens: usize,

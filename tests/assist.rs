@@ -447,33 +447,30 @@ fn pith() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_pith"))
 }
 
-#[test]
-fn complete_batch_prints_one_line_per_query_in_order() {
-    if !model_installed() {
-        eprintln!("\n\n*** SKIPPED: the default model is not installed ***\n");
-        return;
-    }
-    let _turn = support::MODEL_TURN.blocking_lock();
-    let fixture = Fixture::new();
-    let root = fixture.path("");
+/// A query at the start of `Cart.total`'s body in the fixture's cart.py.
+fn cart_query(id: &str) -> serde_json::Value {
     let cart_cursor_line = CART.lines().position(|l| l == "        ").unwrap();
-    let queries: String = [
-        serde_json::json!({"id": "q1", "path": "shop/cart.py", "text": CART,
-            "line": cart_cursor_line, "character": 8}),
-        serde_json::json!({"id": "q2", "path": "geo/src/lib.rs", "text": LIB_RS,
-            "line": 7, "character": 4}),
-    ]
-    .iter()
-    .map(|q| format!("{q}\n"))
-    .collect();
+    serde_json::json!({"id": id, "path": "shop/cart.py", "text": CART,
+        "line": cart_cursor_line, "character": 8})
+}
+
+/// Runs `pith complete --batch` over `queries` in `root` with a 256-token budget, the prompts
+/// shown, and `extra` arguments; its JSON lines.
+fn complete_batch(
+    root: &std::path::Path,
+    queries: &[serde_json::Value],
+    extra: &[&std::ffi::OsStr],
+) -> Vec<serde_json::Value> {
     let batch = root.join("queries.jsonl");
-    std::fs::write(&batch, queries).unwrap();
+    let lines: String = queries.iter().map(|q| format!("{q}\n")).collect();
+    std::fs::write(&batch, lines).unwrap();
     let output = pith()
         .args(["complete", "--root"])
-        .arg(&root)
+        .arg(root)
         .arg("--batch")
         .arg(&batch)
         .args(["--budget-tokens", "256", "--show-prompt"])
+        .args(extra)
         .output()
         .unwrap();
     assert!(
@@ -482,11 +479,27 @@ fn complete_batch_prints_one_line_per_query_in_order() {
         String::from_utf8_lossy(&output.stderr)
     );
     let stdout = String::from_utf8(output.stdout).unwrap();
-    let lines: Vec<serde_json::Value> = stdout
+    stdout
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(lines.len(), 2, "{stdout}");
+        .collect()
+}
+
+#[test]
+fn complete_batch_prints_one_line_per_query_in_order() {
+    if !model_installed() {
+        eprintln!("\n\n*** SKIPPED: the default model is not installed ***\n");
+        return;
+    }
+    let _turn = support::MODEL_TURN.blocking_lock();
+    let fixture = Fixture::new();
+    let queries = [
+        cart_query("q1"),
+        serde_json::json!({"id": "q2", "path": "geo/src/lib.rs", "text": LIB_RS,
+            "line": 7, "character": 4}),
+    ];
+    let lines = complete_batch(&fixture.path(""), &queries, &[]);
+    assert_eq!(lines.len(), 2, "{lines:?}");
     assert_eq!(lines[0]["id"], "q1");
     assert_eq!(lines[1]["id"], "q2");
     for line in &lines {
@@ -512,33 +525,17 @@ fn complete_batch_takes_context_from_another_retriever() {
     let _turn = support::MODEL_TURN.blocking_lock();
     let fixture = Fixture::new();
     let root = fixture.path("");
-    let cart_cursor_line = CART.lines().position(|l| l == "        ").unwrap();
-    let query = serde_json::json!({"id": "q1", "path": "shop/cart.py", "text": CART,
-        "line": cart_cursor_line, "character": 8});
-    let batch = root.join("queries.jsonl");
-    std::fs::write(&batch, format!("{query}\n")).unwrap();
     let given = serde_json::json!({"id": "q1", "snippets": [{"path": "shop/tax.py",
         "start_line": 0, "end_line": 2, "text": "def vat_rate(country):\n    return 0.2\n"}]});
     let snippets = root.join("snippets.jsonl");
     std::fs::write(&snippets, format!("{given}\n")).unwrap();
-    let output = pith()
-        .args(["complete", "--root"])
-        .arg(&root)
-        .arg("--batch")
-        .arg(&batch)
-        .arg("--snippets")
-        .arg(&snippets)
-        .args(["--budget-tokens", "256", "--show-prompt"])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let lines = complete_batch(
+        &root,
+        &[cart_query("q1")],
+        &["--snippets".as_ref(), snippets.as_os_str()],
     );
-    let line: serde_json::Value =
-        serde_json::from_str(String::from_utf8(output.stdout).unwrap().trim()).unwrap();
-    let prompt = line["prompt"].as_str().unwrap();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let prompt = lines[0]["prompt"].as_str().unwrap();
     // The given snippet is the whole context: nothing retrieved from the fixture joins it.
     let context: Vec<&str> = prompt
         .lines()
