@@ -271,12 +271,7 @@ impl Ai {
 
     /// Where generated markdown (explanations) is written.
     pub fn cache_dir(&self) -> PathBuf {
-        let base = std::env::var_os("XDG_CACHE_HOME")
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-            .unwrap_or_else(std::env::temp_dir);
-        base.join("pith").join("explanations")
+        crate::dirs::explanations_dir()
     }
 
     /// Shows `$/progress` for `work` if it runs longer than 300 ms and the client supports it.
