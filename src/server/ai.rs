@@ -370,36 +370,6 @@ pub async fn spawn_guarded<T: Send + 'static>(
     }
 }
 
-/// The AI capabilities: inline completion, the completion-item fallback where wanted, code
-/// actions resolved lazily, and the `pith.*` commands.
-pub fn add_capabilities(capabilities: &mut lsp::ServerCapabilities, completion_fallback: bool) {
-    capabilities.inline_completion_provider = Some(lsp::OneOf::Left(true));
-    if completion_fallback {
-        capabilities.completion_provider = Some(lsp::CompletionOptions {
-            resolve_provider: Some(false),
-            ..Default::default()
-        });
-    }
-    capabilities.code_action_provider = Some(lsp::CodeActionProviderCapability::Options(
-        lsp::CodeActionOptions {
-            code_action_kinds: Some(vec![
-                lsp::CodeActionKind::QUICKFIX,
-                lsp::CodeActionKind::REFACTOR_REWRITE,
-                lsp::CodeActionKind::new("refactor.pith"),
-            ]),
-            resolve_provider: Some(true),
-            work_done_progress_options: Default::default(),
-        },
-    ));
-    capabilities.execute_command_provider = Some(lsp::ExecuteCommandOptions {
-        commands: super::commands::COMMANDS
-            .iter()
-            .map(|c| c.to_string())
-            .collect(),
-        work_done_progress_options: Default::default(),
-    });
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

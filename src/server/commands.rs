@@ -18,7 +18,7 @@ pub const COMMANDS: [&str; 6] = [
     "pith.status",
     "pith.memory.list",
     "pith.memory.clear",
-    super::memories::COMPLETION_ACCEPTED,
+    super::shared::memories::COMPLETION_ACCEPTED,
 ];
 
 fn invalid(message: impl Into<String>) -> Error {
@@ -84,7 +84,7 @@ pub async fn execute(
                 .unwrap_or(0);
             Ok(Some(json!({ "cleared": cleared })))
         }
-        super::memories::COMPLETION_ACCEPTED => {
+        super::shared::memories::COMPLETION_ACCEPTED => {
             let usage = || invalid("pith.completion.accepted takes [uri, position, text]");
             let uri: Uri = arguments
                 .first()
@@ -99,7 +99,7 @@ pub async fn execute(
                 .snapshot(&uri)
                 .ok_or_else(|| invalid("pith.completion.accepted: unknown document"))?;
             let offset = session.offset(&snapshot, position);
-            super::memories::remember_completion(session, &snapshot.path, offset, text);
+            super::shared::memories::remember_completion(session, &snapshot.path, offset, text);
             Ok(None)
         }
         other => Err(invalid(format!("pith: unknown command {other}"))),
@@ -206,7 +206,7 @@ async fn explain_command(
         instruction: None,
         diagnostic: None,
     };
-    let outcome = super::code_actions::run_action(
+    let outcome = super::shared::run_action(
         session,
         client,
         &*engine,
@@ -221,7 +221,7 @@ async fn explain_command(
         crate::assist::relative_path(&session.index, &snapshot.path),
         range.start.line + 1
     );
-    let file = super::code_actions::show_markdown(session, client, &title, &markdown).await;
+    let file = super::shared::show_markdown(session, client, &title, &markdown).await;
     Ok(json!({
         "markdown": markdown,
         "path": file.map(|f| f.display().to_string()),

@@ -81,7 +81,7 @@ pub async fn inline_completion(
         Some((completion, at)) => vec![lsp::InlineCompletionItem {
             command: Some(lsp::Command {
                 title: "pith: remember this completion".into(),
-                command: super::memories::COMPLETION_ACCEPTED.into(),
+                command: super::shared::memories::COMPLETION_ACCEPTED.into(),
                 arguments: Some(vec![
                     serde_json::json!(uri.as_str()),
                     serde_json::json!(at),

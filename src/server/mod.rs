@@ -20,11 +20,10 @@ mod completion;
 mod context;
 mod definition;
 mod documents;
-mod explain;
 mod hover;
-mod memories;
 mod progress;
 mod session;
+mod shared;
 mod symbols;
 mod transport;
 
@@ -253,6 +252,36 @@ fn capabilities(encoding: PositionEncoding) -> lsp::ServerCapabilities {
     }
 }
 
+/// The AI capabilities: inline completion, the completion-item fallback where wanted, code
+/// actions resolved lazily, and the `pith.*` commands.
+fn add_ai_capabilities(capabilities: &mut lsp::ServerCapabilities, completion_fallback: bool) {
+    capabilities.inline_completion_provider = Some(lsp::OneOf::Left(true));
+    if completion_fallback {
+        capabilities.completion_provider = Some(lsp::CompletionOptions {
+            resolve_provider: Some(false),
+            ..Default::default()
+        });
+    }
+    capabilities.code_action_provider = Some(lsp::CodeActionProviderCapability::Options(
+        lsp::CodeActionOptions {
+            code_action_kinds: Some(vec![
+                lsp::CodeActionKind::QUICKFIX,
+                lsp::CodeActionKind::REFACTOR_REWRITE,
+                lsp::CodeActionKind::new("refactor.pith"),
+            ]),
+            resolve_provider: Some(true),
+            work_done_progress_options: Default::default(),
+        },
+    ));
+    capabilities.execute_command_provider = Some(lsp::ExecuteCommandOptions {
+        commands: commands::COMMANDS
+            .iter()
+            .map(|c| c.to_string())
+            .collect(),
+        work_done_progress_options: Default::default(),
+    });
+}
+
 impl LanguageServer for Backend {
     async fn initialize(&self, params: lsp::InitializeParams) -> Result<lsp::InitializeResult> {
         let encoding = negotiate_encoding(&params.capabilities);
@@ -282,7 +311,7 @@ impl LanguageServer for Backend {
         .await?;
         let session = Arc::new(session);
         let mut server_capabilities = capabilities(encoding);
-        ai::add_capabilities(
+        add_ai_capabilities(
             &mut server_capabilities,
             completion::fallback_enabled(&session),
         );
@@ -466,7 +495,7 @@ impl LanguageServer for Backend {
             let _ = run_blocking("didSave", move |_| {
                 session.index_stale_buffers();
                 session.index_from_disk(&path);
-                memories::mark_changed_code_stale(&session, &path);
+                shared::memories::mark_changed_code_stale(&session, &path);
             })
             .await;
         }
@@ -508,7 +537,7 @@ impl LanguageServer for Backend {
                 } else {
                     session.index_from_disk(&path);
                 }
-                memories::mark_changed_code_stale(&session, &path);
+                shared::memories::mark_changed_code_stale(&session, &path);
             }
         })
         .await;

@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use super::session::Session;
+use crate::server::session::Session;
 use crate::assist::actions::ActionOutcome;
 use crate::index::FileIndex;
 use crate::memory::{MemoryKind, NewMemory, content_hash};

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use super::session::Session;
+use crate::server::session::Session;
 use crate::assist::explain;
 use crate::engine::Priority;
 use crate::index::SymbolRef;
