@@ -9,7 +9,7 @@ use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp_server::ls_types::{self as lsp, Uri};
 
 use super::session::Session;
-use super::shared::{run_action, show_markdown, workspace_edit};
+use super::shared::{memories, run_action, show_markdown, workspace_edit};
 use crate::assist::actions::{self, ActionInput, ActionKind};
 use crate::lang::Lang;
 
@@ -145,7 +145,7 @@ pub async fn resolve(
         diagnostic: data.diagnostic.as_deref(),
     };
     let outcome = run_action(session, client, &*engine, kind, &input, &action.title).await?;
-    super::shared::memories::remember_action(session, &action.title, &snapshot.path, start, &outcome);
+    memories::remember_action(session, &action.title, &snapshot.path, start, &outcome);
     if let Some(message) = &outcome.message {
         let title = format!("{} — {}", action.title, snapshot.path.display());
         show_markdown(session, client, &title, message).await;
@@ -153,4 +153,3 @@ pub async fn resolve(
     action.edit = workspace_edit(session, &outcome);
     Ok(action)
 }
-

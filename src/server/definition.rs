@@ -22,4 +22,3 @@ pub fn definition(session: &Session, uri: &Uri, position: lsp::Position) -> Vec<
         })
         .collect()
 }
-

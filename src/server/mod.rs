@@ -274,10 +274,7 @@ fn add_ai_capabilities(capabilities: &mut lsp::ServerCapabilities, completion_fa
         },
     ));
     capabilities.execute_command_provider = Some(lsp::ExecuteCommandOptions {
-        commands: commands::COMMANDS
-            .iter()
-            .map(|c| c.to_string())
-            .collect(),
+        commands: commands::COMMANDS.iter().map(|c| c.to_string()).collect(),
         work_done_progress_options: Default::default(),
     });
 }

@@ -8,8 +8,8 @@ mod explain;
 
 use tower_lsp_server::ls_types::{self as lsp, Uri};
 
-use super::shared::resolve_at;
 use super::session::Session;
+use super::shared::resolve_at;
 use crate::index::SymbolRef;
 
 pub fn hover(session: &Session, uri: &Uri, position: lsp::Position) -> Option<lsp::Hover> {
