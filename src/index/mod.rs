@@ -1,8 +1,9 @@
 //! The workspace index: per-file symbols, imports and references, and the global maps built
 //! from them (name → definitions, file → importers).
 //!
-//! Files are parsed by `lang` (tree-sitter plus the queries in `queries/<lang>/`); this module
-//! owns the data model and its concurrent updates. The workspace roots can change at runtime
+//! Files are parsed and analyzed by `lang` (tree-sitter plus the queries in `queries/<lang>/`)
+//! into a `FileIndex` of `syntax` facts, both re-exported here; this module owns the global maps
+//! and their concurrent updates. The workspace roots can change at runtime
 //! (`add_root`, `remove_root`: the editor's workspace folders).
 
 mod resolve;

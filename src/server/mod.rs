@@ -1,6 +1,9 @@
 //! The language server: the `LanguageServer` impl (thin dispatch and capabilities) over a
 //! `Session` that owns the state. Each feature family lives in its own file and calls the core;
-//! this is the only module that knows LSP.
+//! this is the only module that knows LSP. The files form a star (`ARCHITECTURE.md`, enforced by
+//! `tests/layers.rs`): `session` (with `documents` and `ai`, the state it is made of) at the
+//! centre, `shared` for the helpers feature files share, and feature files that never import
+//! each other; only this hub sees them all.
 //!
 //! Every request runs through `run_blocking`: off the async loop, with a panic turned into an
 //! `InternalError` reply (the server stays up), and with a cancellation token that fires when
@@ -10,7 +13,7 @@
 //! folder is then scanned in the background like the workspace at `initialized`.
 //!
 //! Adding a feature (inline completion, code actions, commands): a file beside these with a
-//! function over `&Session`, a method on `Backend` that calls it through `Backend::run`, and
+//! function over `&Session` (a helper another feature needs goes to `shared`), a method on `Backend` that calls it through `Backend::run`, and
 //! its capability in `capabilities()` in the same commit, never before it works.
 
 mod ai;
