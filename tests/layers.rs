@@ -50,13 +50,13 @@ struct Layers {
 /// names in backticks before ` — `.
 fn parse_order(architecture: &str, which: &str) -> Result<Order, String> {
     let marker = format!("<!-- layers: {which} -->");
-    let mut lines = architecture
+    let lines = architecture
         .lines()
         .skip_while(|line| line.trim() != marker)
         .skip(1)
         .skip_while(|line| line.trim().is_empty());
     let mut order = Order::default();
-    for line in lines.by_ref() {
+    for line in lines {
         let line = line.trim();
         let Some((number, rest)) = line.split_once(". ") else {
             break;
