@@ -14,7 +14,7 @@ import {
 } from 'vscode-languageclient/node';
 
 import { renderAnswer, renderContext, statusRefreshMs, statusText } from './render';
-import { COMMANDS, CONTEXT_REQUEST, CommandRegistration, toInitializationOptions, withoutOwnCommands } from './settings';
+import { COMMANDS, CONTEXT_REQUEST, CommandRegistration, explicitValue, toInitializationOptions, withoutOwnCommands } from './settings';
 
 /** The server's indexing progress token (and `pith/indexing/N` for folders added later). */
 const INDEXING_PROGRESS = 'pith/indexing';
@@ -48,7 +48,7 @@ async function thenRefresh<T>(request: Thenable<T> | T): Promise<T> {
 
 function settings() {
   const configuration = vscode.workspace.getConfiguration('pith');
-  return toInitializationOptions((key) => configuration.get(key));
+  return toInitializationOptions((key) => explicitValue(configuration.inspect(key)));
 }
 
 function createClient(): LanguageClient {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 
 import { CHANGING_REFRESH_MS, SETTLED_REFRESH_MS, renderAnswer, renderContext, statusRefreshMs, statusText } from '../render';
-import { COMMANDS, SETTING_KEYS, toInitializationOptions, withoutOwnCommands } from '../settings';
+import { COMMANDS, SETTING_KEYS, explicitValue, toInitializationOptions, withoutOwnCommands } from '../settings';
 
 const root = join(__dirname, '..', '..');
 const contract = JSON.parse(readFileSync(join(root, '..', 'contract.json'), 'utf8')) as {
@@ -33,6 +33,17 @@ test('settings become the nested object pith reads, unset values left out', () =
       hover: { timeout_ms: 0 },
     },
   );
+});
+
+test("only settings the user set are sent, never the manifest's defaults", () => {
+  // Each manifest default, as VS Code's inspect() reports an untouched setting.
+  const properties = manifest.contributes.configuration.properties as Record<string, { default?: unknown }>;
+  const untouched = (key: string) => explicitValue({ defaultValue: properties[`pith.${key}`]?.default });
+  assert.deepEqual(toInitializationOptions(untouched), {});
+  assert.equal(explicitValue({ defaultValue: 'infill', globalValue: 'openai' }), 'openai');
+  assert.equal(explicitValue({ globalValue: 'a', workspaceValue: 'b' }), 'b');
+  assert.equal(explicitValue({ globalValue: 'a', workspaceValue: 'b', workspaceFolderValue: 'c' }), 'c');
+  assert.equal(explicitValue(undefined), undefined);
 });
 
 test('no settings give an empty object', () => {
