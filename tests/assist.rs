@@ -1044,6 +1044,10 @@ fn lsp_ask_cites_a_real_file_and_status_and_memory_commands_work() {
     );
     assert!(status["indexedFiles"].as_u64().unwrap() >= 3);
     assert!(status["completed"].as_u64().unwrap() >= 1);
+    assert_eq!(status["modelState"], "loaded", "{status}");
+    assert_eq!(status["modelName"], status["model"], "{status}");
+    assert_eq!(status["index"]["state"], "ready", "{status}");
+    assert_eq!(status["index"]["files"], status["indexedFiles"], "{status}");
 
     let listed = client.request(
         "workspace/executeCommand",
@@ -1056,6 +1060,56 @@ fn lsp_ask_cites_a_real_file_and_status_and_memory_commands_work() {
     );
     assert_eq!(cleared["cleared"], 1);
     let _ = fixture;
+    assert!(client.shutdown_and_exit().success());
+}
+
+/// `pith.status` before `initialized` (nothing loaded or scanned yet), then once the scan is done
+/// and the model failed to load: each state and the model's name, as the editors show them.
+#[test]
+fn lsp_status_says_where_the_model_and_the_index_stand() {
+    let fixture = support::Fixture::new();
+    let mut client = LspClient::spawn_with(&[], &[("PITH_MODEL", "/nonexistent/model.gguf")]);
+    let root = support::file_uri(&fixture.root());
+    client.request(
+        "initialize",
+        json!({
+            "processId": null,
+            "rootUri": root,
+            "capabilities": {"window": {"workDoneProgress": true}},
+            "workspaceFolders": [{"uri": root, "name": "fixture"}],
+        }),
+    );
+    let before = status(&mut client);
+    assert_eq!(before["modelState"], "notLoaded", "{before}");
+    assert_eq!(before["modelName"], "model.gguf", "{before}");
+    assert_eq!(before["model"], Value::Null, "{before}");
+    assert_eq!(before["index"]["state"], "notStarted", "{before}");
+
+    client.notify("initialized", json!({}));
+    client.wait_for_progress_end(Duration::from_secs(60));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let after = loop {
+        let after = status(&mut client);
+        if after["modelState"] != "loading" && after["modelState"] != "notLoaded" {
+            break after;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the load never ended: {after}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(after["modelState"], "error", "{after}");
+    assert!(
+        after["error"]
+            .as_str()
+            .is_some_and(|error| error.contains("/nonexistent/model.gguf")),
+        "{after}"
+    );
+    assert_eq!(after["index"]["state"], "ready", "{after}");
+    let files = after["index"]["files"].as_u64().expect("index.files");
+    assert!(files >= 3, "{after}");
+    assert_eq!(after["indexedFiles"], files, "{after}");
     assert!(client.shutdown_and_exit().success());
 }
 

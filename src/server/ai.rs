@@ -23,6 +23,44 @@ const PROGRESS_AFTER: Duration = Duration::from_millis(300);
 /// Hover explanations generated at once, at most (see [`Ai::start_explaining`]).
 pub const MAX_EXPLAINING: usize = 2;
 
+/// Where the model stands, for `pith.status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelState {
+    /// Not loaded yet: it loads on first use.
+    NotLoaded,
+    Loading,
+    Loaded,
+    /// Loading failed (`Ai::engine_error` says why).
+    Error,
+}
+
+impl ModelState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotLoaded => "notLoaded",
+            Self::Loading => "loading",
+            Self::Loaded => "loaded",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// Sets a flag for as long as it lives (cleared on drop, panics included).
+struct LoadingFlag<'a>(&'a AtomicBool);
+
+impl<'a> LoadingFlag<'a> {
+    fn set(flag: &'a AtomicBool) -> Self {
+        flag.store(true, Ordering::SeqCst);
+        Self(flag)
+    }
+}
+
+impl Drop for LoadingFlag<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
 /// The AI state of a session. Cheap to reach from every handler (`Session::ai`).
 #[derive(Default)]
 pub struct Ai {
@@ -35,6 +73,8 @@ pub struct Ai {
     /// one load: without it each loaded its own copy of the model at once (twice the memory).
     async_loading: tokio::sync::Mutex<()>,
     unavailable_reported: AtomicBool,
+    /// True while a load of the model runs (for `pith.status`).
+    model_loading: AtomicBool,
     memory: Mutex<Option<MemoryStore>>,
     memory_opened: AtomicBool,
     /// Explanations by symbol content key (the persistent copy is in `memory`).
@@ -108,6 +148,7 @@ impl Ai {
         let _one_loader = lock(&self.loading);
         self.engine
             .get_or_init(|| {
+                let _loading = LoadingFlag::set(&self.model_loading);
                 let settings = crate::assist::engine_settings(
                     &self.config(),
                     std::env::var_os("PITH_MODEL").map(PathBuf::from),
@@ -137,6 +178,7 @@ impl Ai {
                     return self.report_unavailable(engine.clone(), client).await;
                 }
                 let config = self.config();
+                let _loading = LoadingFlag::set(&self.model_loading);
                 let loaded = tokio::task::spawn_blocking(move || {
                     let settings = crate::assist::engine_settings(
                         &config,
@@ -185,6 +227,44 @@ impl Ai {
             Some(Ok(engine)) => Some(engine.status()),
             _ => None,
         }
+    }
+
+    /// Where the model stands: not loaded yet (it loads on first use), loading, loaded, or
+    /// failed to load.
+    pub fn model_state(&self) -> ModelState {
+        match self.engine.get() {
+            Some(Ok(_)) => ModelState::Loaded,
+            Some(Err(_)) => ModelState::Error,
+            None if self.model_loading.load(Ordering::SeqCst) => ModelState::Loading,
+            None => ModelState::NotLoaded,
+        }
+    }
+
+    /// The model's name: the loaded engine's, else the one the config names (the file name
+    /// of the model, or the remote server), so that the status can say what will load.
+    pub fn model_name(&self) -> Option<String> {
+        if let Some(status) = self.engine_status() {
+            return Some(status.model);
+        }
+        let settings = crate::assist::engine_settings(
+            &self.config(),
+            std::env::var_os("PITH_MODEL").map(PathBuf::from),
+        );
+        if let Some(remote) = settings.remote {
+            return Some(if remote.model.is_empty() {
+                remote.url
+            } else {
+                format!("{} at {}", remote.model, remote.url)
+            });
+        }
+        let path = match settings.model {
+            Some(named) => crate::engine::model::locate(&named).0,
+            None => crate::engine::model::default_model_path()?,
+        };
+        Some(path.file_name().map_or_else(
+            || path.display().to_string(),
+            |name| name.to_string_lossy().into_owned(),
+        ))
     }
 
     pub fn engine_error(&self) -> Option<String> {
@@ -386,5 +466,29 @@ mod tests {
         ai.done_explaining("b");
         assert!(ai.start_explaining("b").is_some(), "b may start again");
         assert!(!third.is_cancelled(), "one slot was free");
+    }
+
+    #[test]
+    fn the_model_state_goes_from_not_loaded_through_loading_to_loaded_or_error() {
+        let ai = Ai::default();
+        assert_eq!(ai.model_state(), ModelState::NotLoaded);
+        {
+            let _loading = LoadingFlag::set(&ai.model_loading);
+            assert_eq!(ai.model_state(), ModelState::Loading);
+        }
+        assert_eq!(ai.model_state(), ModelState::NotLoaded, "the flag clears");
+        assert!(ai.engine.set(Err("no such file".into())).is_ok());
+        assert_eq!(ai.model_state(), ModelState::Error);
+        assert_eq!(ai.engine_error().as_deref(), Some("no such file"));
+        assert_eq!(
+            [
+                ModelState::NotLoaded,
+                ModelState::Loading,
+                ModelState::Loaded,
+                ModelState::Error
+            ]
+            .map(ModelState::as_str),
+            ["notLoaded", "loading", "loaded", "error"]
+        );
     }
 }

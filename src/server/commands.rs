@@ -7,7 +7,7 @@ use tower_lsp_server::Client;
 use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp_server::ls_types::{self as lsp, Uri};
 
-use super::session::Session;
+use super::session::{ScanPhase, Session};
 use super::shared::{self, memories};
 use crate::assist::actions::{ActionInput, ActionKind};
 use crate::assist::ask::{self, AskRequest, AskSettings};
@@ -229,14 +229,28 @@ async fn explain_command(
     }))
 }
 
-/// The model, the index and the engine's counters.
+/// The model (`modelState`: `notLoaded` until first use, `loading`, `loaded`, `error`; its
+/// name even before it loads), the index (`index.state`: `notStarted`, `scanning` with
+/// `scanned`/`total` files, `ready`, `failed`) and the engine's counters.
 pub fn status(session: &Session) -> Value {
     let engine = session.ai.engine_status();
+    let indexed = session.index.len();
+    let index = match session.scan.get() {
+        ScanPhase::NotStarted => json!({"state": "notStarted", "files": indexed}),
+        ScanPhase::Scanning { scanned, total } => {
+            json!({"state": "scanning", "files": indexed, "scanned": scanned, "total": total})
+        }
+        ScanPhase::Ready => json!({"state": "ready", "files": indexed}),
+        ScanPhase::Failed => json!({"state": "failed", "files": indexed}),
+    };
     json!({
         "model": engine.as_ref().map(|s| s.model.clone()),
+        "modelState": session.ai.model_state().as_str(),
+        "modelName": session.ai.model_name(),
         "loaded": engine.as_ref().is_some_and(|s| s.loaded),
         "error": session.ai.engine_error(),
-        "indexedFiles": session.index.len(),
+        "index": index,
+        "indexedFiles": indexed,
         "queued": engine.as_ref().map_or(0, |s| s.queued),
         "running": engine.as_ref().map_or(0, |s| s.running),
         "completed": engine.as_ref().map_or(0, |s| s.completed),

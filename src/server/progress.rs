@@ -81,6 +81,7 @@ pub async fn scan(client: Client, session: Arc<Session>, roots: Vec<PathBuf>) {
     let started = Instant::now();
     let done = Arc::new(AtomicUsize::new(0));
     let total = Arc::new(AtomicUsize::new(0));
+    session.scan.begin();
     let scan = tokio::task::spawn_blocking({
         let session = session.clone();
         let (done, total) = (done.clone(), total.clone());
@@ -102,6 +103,7 @@ pub async fn scan(client: Client, session: Arc<Session>, roots: Vec<PathBuf>) {
             }
         }
     };
+    session.scan.end(outcome.is_ok());
     let message = match outcome {
         Ok(indexed) => {
             tracing::info!(
@@ -138,6 +140,7 @@ fn scan_files(
         &|scanned, of| {
             done.store(scanned, Ordering::Relaxed);
             total.store(of, Ordering::Relaxed);
+            session.scan.progress(scanned, of);
         },
         &session.shutting_down,
     );

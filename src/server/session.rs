@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tower_lsp_server::ls_types::{self as lsp, Uri};
@@ -46,11 +46,73 @@ pub struct Session {
     pub settings: Settings,
     /// Set at shutdown: stops the workspace scan.
     pub shutting_down: AtomicBool,
+    /// Where the workspace scans stand, for `pith.status`.
+    pub scan: ScanState,
     /// The model side: config, engine, memory, caches (`ai.rs`).
     pub ai: Arc<super::ai::Ai>,
     recent: Mutex<VecDeque<PathBuf>>,
     /// Serializes buffer re-indexing so that an older version never overwrites a newer one.
     buffer_indexing: Mutex<()>,
+}
+
+/// Progress of the workspace scans (the one at `initialized` and those of folders added
+/// later), written by `progress.rs` and read by `pith.status`.
+#[derive(Debug, Default)]
+pub struct ScanState {
+    started: AtomicBool,
+    running: AtomicUsize,
+    scanned: AtomicUsize,
+    total: AtomicUsize,
+    failed: AtomicBool,
+}
+
+/// What [`ScanState::get`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanPhase {
+    /// No scan has started (before `initialized`).
+    NotStarted,
+    /// Files scanned so far of those found.
+    Scanning {
+        scanned: usize,
+        total: usize,
+    },
+    Ready,
+    /// The last scan failed (the server logged why).
+    Failed,
+}
+
+impl ScanState {
+    pub fn begin(&self) {
+        self.started.store(true, Ordering::SeqCst);
+        self.scanned.store(0, Ordering::SeqCst);
+        self.total.store(0, Ordering::SeqCst);
+        self.running.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub fn progress(&self, scanned: usize, total: usize) {
+        self.scanned.store(scanned, Ordering::Relaxed);
+        self.total.store(total, Ordering::Relaxed);
+    }
+
+    pub fn end(&self, ok: bool) {
+        self.failed.store(!ok, Ordering::SeqCst);
+        self.running.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    pub fn get(&self) -> ScanPhase {
+        if self.running.load(Ordering::SeqCst) > 0 {
+            ScanPhase::Scanning {
+                scanned: self.scanned.load(Ordering::Relaxed),
+                total: self.total.load(Ordering::Relaxed),
+            }
+        } else if !self.started.load(Ordering::SeqCst) {
+            ScanPhase::NotStarted
+        } else if self.failed.load(Ordering::SeqCst) {
+            ScanPhase::Failed
+        } else {
+            ScanPhase::Ready
+        }
+    }
 }
 
 /// A document's text as the client sees it: the open buffer, else the indexed copy.
@@ -79,6 +141,7 @@ impl Session {
             encoding,
             settings,
             shutting_down: AtomicBool::new(false),
+            scan: ScanState::default(),
             ai: Arc::default(),
             recent: Mutex::new(VecDeque::new()),
             buffer_indexing: Mutex::new(()),
@@ -280,4 +343,36 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scan_state_reports_progress_while_a_scan_runs() {
+        let scan = ScanState::default();
+        assert_eq!(scan.get(), ScanPhase::NotStarted);
+        scan.begin();
+        assert_eq!(
+            scan.get(),
+            ScanPhase::Scanning {
+                scanned: 0,
+                total: 0
+            }
+        );
+        scan.progress(3, 12);
+        assert_eq!(
+            scan.get(),
+            ScanPhase::Scanning {
+                scanned: 3,
+                total: 12
+            }
+        );
+        scan.end(true);
+        assert_eq!(scan.get(), ScanPhase::Ready);
+        scan.begin();
+        scan.end(false);
+        assert_eq!(scan.get(), ScanPhase::Failed);
+    }
 }

@@ -1,6 +1,8 @@
 // The pith VS Code extension: starts `pith serve` through vscode-languageclient (which brings
 // hover, definition, symbols, code actions and LSP 3.18 inline completion), sends the `pith.*`
-// settings, and adds the pith commands and a status bar item fed by `pith.status`.
+// settings, and adds the pith commands and a status bar item fed by `pith.status` (asked again
+// after each pith request, on the server's indexing progress, and on a timer that is quick
+// while the model loads or the workspace is scanned).
 import * as vscode from 'vscode';
 import {
   DidChangeConfigurationNotification,
@@ -8,20 +10,45 @@ import {
   LanguageClient,
   LanguageClientOptions,
   ServerOptions,
+  WorkDoneProgress,
 } from 'vscode-languageclient/node';
 
-import { renderAnswer, renderContext, statusText } from './render';
-import { COMMANDS, CONTEXT_REQUEST, CommandRegistration, toInitializationOptions, withoutOwnCommands } from './settings';
+import { renderAnswer, renderContext, statusRefreshMs, statusText } from './render';
+import { COMMANDS, CONTEXT_REQUEST, CommandRegistration, explicitValue, toInitializationOptions, withoutOwnCommands } from './settings';
 
-const STATUS_REFRESH_MS = 15_000;
+/** The server's indexing progress token (and `pith/indexing/N` for folders added later). */
+const INDEXING_PROGRESS = 'pith/indexing';
+/** Requests settle before the status is asked again (one ask for a burst of them). */
+const AFTER_REQUEST_MS = 200;
 
 let client: LanguageClient | undefined;
 let statusItem: vscode.StatusBarItem;
 let output: vscode.LogOutputChannel;
+let statusTimer: ReturnType<typeof setTimeout> | undefined;
+
+/** Asks for the status after `delay` ms, replacing any ask already planned. */
+function scheduleStatus(delay: number): void {
+  if (statusTimer !== undefined) {
+    clearTimeout(statusTimer);
+  }
+  statusTimer = setTimeout(() => {
+    statusTimer = undefined;
+    void refreshStatus();
+  }, delay);
+}
+
+/** Runs a request through the client, then refreshes the status (it may have loaded the model). */
+async function thenRefresh<T>(request: Thenable<T> | T): Promise<T> {
+  try {
+    return await request;
+  } finally {
+    scheduleStatus(AFTER_REQUEST_MS);
+  }
+}
 
 function settings() {
   const configuration = vscode.workspace.getConfiguration('pith');
-  return toInitializationOptions((key) => configuration.get(key));
+  return toInitializationOptions((key) => explicitValue(configuration.inspect(key)));
 }
 
 function createClient(): LanguageClient {
@@ -34,6 +61,13 @@ function createClient(): LanguageClient {
     ],
     initializationOptions: settings(),
     outputChannel: output,
+    middleware: {
+      provideInlineCompletionItems: (document, position, context, token, next) =>
+        thenRefresh(next(document, position, context, token)),
+      provideHover: (document, position, token, next) => thenRefresh(next(document, position, token)),
+      provideCodeActions: (document, range, context, token, next) =>
+        thenRefresh(next(document, range, context, token)),
+    },
   };
   const created = new LanguageClient('pith', 'pith', serverOptions, clientOptions);
   // The extension registers the pith.* commands itself (they prompt for their arguments);
@@ -60,6 +94,8 @@ async function startClient(): Promise<void> {
     updateStatus(undefined);
     return;
   }
+  // The first scan reports under INDEXING_PROGRESS: each report moves the status bar's count.
+  client.onProgress(WorkDoneProgress.type, INDEXING_PROGRESS, () => scheduleStatus(AFTER_REQUEST_MS));
   await refreshStatus();
 }
 
@@ -85,7 +121,7 @@ async function execute(command: string, args: unknown[] = []): Promise<unknown> 
   if (!running) {
     return undefined;
   }
-  return running.sendRequest(ExecuteCommandRequest.type, { command, arguments: args });
+  return thenRefresh(running.sendRequest(ExecuteCommandRequest.type, { command, arguments: args }));
 }
 
 async function showMarkdown(markdown: string): Promise<void> {
@@ -176,19 +212,21 @@ function updateStatus(status: unknown): void {
   statusItem.show();
 }
 
+/** Asks the server for its status, shows it, and plans the next ask (soon while it changes). */
 async function refreshStatus(): Promise<unknown> {
-  if (!client || !client.isRunning()) {
-    updateStatus(undefined);
-    return undefined;
+  let status: unknown = undefined;
+  if (client && client.isRunning()) {
+    try {
+      status = await client.sendRequest(ExecuteCommandRequest.type, { command: COMMANDS.status, arguments: [] });
+    } catch {
+      status = undefined;
+    }
   }
-  try {
-    const status = await client.sendRequest(ExecuteCommandRequest.type, { command: COMMANDS.status, arguments: [] });
-    updateStatus(status);
-    return status;
-  } catch {
-    updateStatus(undefined);
-    return undefined;
+  updateStatus(status);
+  if (statusTimer === undefined) {
+    scheduleStatus(statusRefreshMs(status));
   }
+  return status;
 }
 
 async function showStatus(): Promise<void> {
@@ -213,11 +251,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   output = vscode.window.createOutputChannel('pith', { log: true });
   statusItem = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Right, 100);
   statusItem.command = COMMANDS.status;
-  const timer = setInterval(() => void refreshStatus(), STATUS_REFRESH_MS);
   context.subscriptions.push(
     output,
     statusItem,
-    { dispose: () => clearInterval(timer) },
+    { dispose: () => statusTimer !== undefined && clearTimeout(statusTimer) },
     vscode.commands.registerCommand(COMMANDS.ask, ask),
     vscode.commands.registerCommand(COMMANDS.explain, explain),
     vscode.commands.registerCommand(COMMANDS.context, showContext),

@@ -73,55 +73,77 @@ export function renderContext(result: unknown, languageId = ''): string {
 /** Status bar text and tooltip from a `pith.status` result. */
 export function statusText(status: unknown): { text: string; tooltip: string; ok: boolean } {
   if (typeof status !== 'object' || status === null) {
-    return { text: '$(error) pith', tooltip: 'pith: no status (is the server running?)', ok: false };
+    return { text: '$(error) pith: not running', tooltip: 'pith: no status (is the server running? see the pith output channel)', ok: false };
   }
   const record = status as Record<string, unknown>;
-  const model = describeModel(record.model);
-  const index = describeIndex(record.index);
+  const model = describeModel(record);
+  const index = describeIndex(record.index, record.indexedFiles);
   return {
-    text: `${model.ok ? '$(sparkle)' : '$(warning)'} pith: ${model.short} · ${index}`,
+    text: `${model.icon} pith: ${model.short} · ${index}`,
     tooltip: `Model: ${model.long}\nIndex: ${index}\nClick for the full status.`,
     ok: model.ok,
   };
 }
 
-function describeModel(model: unknown): { short: string; long: string; ok: boolean } {
-  if (model === undefined || model === null || model === false) {
-    return { short: 'no model', long: 'none (run `pith model install`)', ok: false };
+/**
+ * Milliseconds until the status should be asked again: soon while something is changing (the
+ * model loading, the workspace being scanned), rarely once it is settled.
+ */
+export function statusRefreshMs(status: unknown): number {
+  if (typeof status !== 'object' || status === null) {
+    return SETTLED_REFRESH_MS;
   }
-  if (typeof model === 'string') {
-    return { short: baseName(model), long: model, ok: true };
-  }
-  if (typeof model === 'object') {
-    const record = model as Record<string, unknown>;
-    const name = String(record.name ?? record.remote ?? record.url ?? (record.path ? baseName(String(record.path)) : 'model'));
-    const loaded = record.loaded !== false && record.available !== false && record.ready !== false;
-    const long = String(record.path ?? record.url ?? record.remote ?? name);
-    return loaded
-      ? { short: name, long, ok: true }
-      : { short: `${name} (not loaded)`, long: `${long} (not loaded)`, ok: false };
-  }
-  return { short: String(model), long: String(model), ok: true };
+  const record = status as Record<string, unknown>;
+  const index = record.index as Record<string, unknown> | undefined;
+  const changing =
+    record.modelState === 'loading' ||
+    (typeof index === 'object' && index !== null && (index.state === 'scanning' || index.state === 'notStarted'));
+  return changing ? CHANGING_REFRESH_MS : SETTLED_REFRESH_MS;
 }
 
-function describeIndex(index: unknown): string {
+export const CHANGING_REFRESH_MS = 1_000;
+export const SETTLED_REFRESH_MS = 15_000;
+
+function describeModel(record: Record<string, unknown>): { icon: string; short: string; long: string; ok: boolean } {
+  const name = typeof record.modelName === 'string' && record.modelName !== '' ? record.modelName : typeof record.model === 'string' ? record.model : 'model';
+  const error = typeof record.error === 'string' ? record.error : typeof record.lastError === 'string' ? record.lastError : '';
+  switch (record.modelState) {
+    case 'notLoaded':
+      return { icon: '$(circle-outline)', short: `${name} (loads on first use)`, long: `${name}: not loaded yet, it loads on first use`, ok: true };
+    case 'loading':
+      return { icon: '$(loading~spin)', short: `loading ${name}…`, long: `${name}: loading`, ok: true };
+    case 'loaded':
+      return { icon: '$(sparkle)', short: name, long: `${name}: loaded`, ok: true };
+    case 'error':
+      return { icon: '$(error)', short: 'model error', long: `${name}: ${error || 'could not be loaded'}`, ok: false };
+  }
+  // A server without `modelState`: the loaded model's name, or nothing loaded.
+  if (typeof record.model === 'string' && record.loaded !== false) {
+    return { icon: '$(sparkle)', short: record.model, long: `${record.model}: loaded`, ok: true };
+  }
+  if (error) {
+    return { icon: '$(error)', short: 'model error', long: error, ok: false };
+  }
+  return { icon: '$(circle-outline)', short: 'model not loaded', long: 'not loaded (it loads on first use)', ok: true };
+}
+
+function describeIndex(index: unknown, indexedFiles: unknown): string {
+  const files = (count: unknown) => `${typeof count === 'number' ? count : '?'} ${count === 1 ? 'file' : 'files'}`;
   if (typeof index !== 'object' || index === null) {
-    return index === undefined ? 'index ?' : String(index);
+    return typeof indexedFiles === 'number' ? `${files(indexedFiles)} indexed` : 'index unknown';
   }
   const record = index as Record<string, unknown>;
-  const parts: string[] = [];
-  if (typeof record.state === 'string') {
-    parts.push(record.state);
+  switch (record.state) {
+    case 'notStarted':
+      return 'index not started';
+    case 'scanning':
+      return typeof record.total === 'number' && record.total > 0
+        ? `indexing ${String(record.scanned ?? 0)}/${record.total} files`
+        : 'indexing (finding files)';
+    case 'ready':
+      return `${files(record.files)} indexed`;
+    case 'failed':
+      return `indexing failed (${files(record.files)} indexed)`;
   }
-  if (typeof record.files === 'number') {
-    parts.push(`${record.files} files`);
-  }
-  if (typeof record.symbols === 'number') {
-    parts.push(`${record.symbols} symbols`);
-  }
-  return parts.length > 0 ? parts.join(', ') : 'index';
-}
-
-function baseName(path: string): string {
-  return path.split(/[\\/]/).pop() ?? path;
+  return typeof record.files === 'number' ? `${files(record.files)} indexed` : 'index unknown';
 }

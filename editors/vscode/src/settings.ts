@@ -56,6 +56,23 @@ export function toInitializationOptions(get: (key: string) => unknown): JsonObje
   return options;
 }
 
+/** What `WorkspaceConfiguration.inspect` returns for one setting (the parts read here). */
+export interface InspectedSetting {
+  defaultValue?: unknown;
+  globalValue?: unknown;
+  workspaceValue?: unknown;
+  workspaceFolderValue?: unknown;
+}
+
+/**
+ * The value the user set (folder over workspace over user settings), never the manifest's
+ * default: a default such as `remote.api = "infill"` sent on its own would be a `[remote]`
+ * table without a `url`, which pith rejects, and it would hide `.pith/config.toml`.
+ */
+export function explicitValue(inspected: InspectedSetting | undefined): unknown {
+  return inspected?.workspaceFolderValue ?? inspected?.workspaceValue ?? inspected?.globalValue;
+}
+
 /** Registration data of the server's executeCommandProvider, as vscode-languageclient sees it. */
 export interface CommandRegistration {
   id: string;
