@@ -657,11 +657,15 @@ fn bad_input_gets_errors_and_the_server_survives() {
     client.initialize(Some(&fixture.root()), json!({}));
     client.wait_for_progress_end(SCAN_TIMEOUT);
 
-    // Malformed JSON in a well-framed message: a parse error with a null id.
+    // Malformed JSON in a well-framed message: a parse error, with the id the message shows
+    // (the editor's request must not hang), else a null id.
     let garbage = b"{\"jsonrpc\": \"2.0\", \"id\": 99, \"method\": ";
     let mut framed = format!("Content-Length: {}\r\n\r\n", garbage.len()).into_bytes();
     framed.extend_from_slice(garbage);
     client.send_raw(&framed);
+    let parse_error = client.response(99, Duration::from_secs(5));
+    assert_eq!(parse_error["error"]["code"], -32700, "{parse_error}");
+    client.send_raw(b"Content-Length: 8\r\n\r\n{\"id\": 9");
     let parse_error = client.wait_for_message(
         |m| m["id"].is_null() && m.get("error").is_some(),
         Duration::from_secs(5),
