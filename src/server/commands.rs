@@ -236,6 +236,8 @@ pub fn status(session: &Session) -> Value {
         "loaded": engine.as_ref().is_some_and(|s| s.loaded),
         "error": session.ai.engine_error(),
         "indexedFiles": session.index.len(),
+        "roots": session.index.roots(),
+        "impliedRoots": session.implied_roots(),
         "queued": engine.as_ref().map_or(0, |s| s.queued),
         "running": engine.as_ref().map_or(0, |s| s.running),
         "completed": engine.as_ref().map_or(0, |s| s.completed),
