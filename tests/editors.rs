@@ -5,6 +5,8 @@
 //! The tools come from `scripts/test-deps.sh` (Neovim from PyPI, the extension's npm packages);
 //! a test whose tool cannot be installed skips with a loud message.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -468,9 +470,47 @@ struct Check {
     detail: String,
 }
 
+/// A folder outside any project (no root marker above it): `pkg/geometry.py` and the
+/// `pkg/report.py` that calls `v.norm()` on one of its vectors.
+fn rootless_folder() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pkg = dir.path().join("pkg");
+    std::fs::create_dir_all(&pkg).expect("mkdir");
+    let files = [
+        (
+            "geometry.py",
+            "\"\"\"Plane geometry.\"\"\"\n\n\nclass Vector:\n    \"\"\"A vector in the plane.\"\"\"\n\n    def __init__(self, x: float, y: float) -> None:\n        self.x = x\n        self.y = y\n\n    def norm(self) -> float:\n        \"\"\"The Euclidean length of the vector.\"\"\"\n        return (self.x**2 + self.y**2) ** 0.5\n",
+        ),
+        (
+            "report.py",
+            "\"\"\"A report on vectors.\"\"\"\nfrom geometry import Vector\n\n\ndef length(v: Vector) -> float:\n    return v.norm()\n",
+        ),
+    ];
+    for (name, text) in files {
+        std::fs::write(pkg.join(name), text).expect("write rootless file");
+    }
+    dir
+}
+
+/// How a Neovim e2e run is set up beyond the server command.
+#[derive(Default)]
+struct E2eOptions<'a> {
+    /// `HOME` for the run (default: the caller's).
+    home: Option<&'a Path>,
+    /// Also open a file outside any project (`rootless_*` checks).
+    rootless: bool,
+}
+
 /// Runs editors/nvim/test/e2e.lua in headless Neovim with `server` as pith's command.
-fn run_nvim_e2e(nvim: &Path, server: &[&str], timeout_ms: u64) -> (Vec<Check>, Value) {
+fn run_nvim_e2e(
+    nvim: &Path,
+    server: &[&str],
+    timeout_ms: u64,
+    options: E2eOptions,
+) -> (Vec<Check>, Value) {
     let workspace = fixture_workspace();
+    let xdg = tempfile::tempdir().expect("tempdir");
+    let rootless = rootless_folder();
     let result = workspace.path().join("e2e-result.json");
     let mut command = Command::new(nvim);
     command
@@ -490,6 +530,15 @@ fn run_nvim_e2e(nvim: &Path, server: &[&str], timeout_ms: u64) -> (Vec<Check>, V
         .env("PITH_E2E_RESULT", &result)
         .env("PITH_E2E_CONTRACT", repo().join("editors/contract.json"))
         .env("PITH_E2E_TIMEOUT_MS", timeout_ms.to_string());
+    // XDG folders of its own for each Neovim (and the pith it starts): two headless Neovims
+    // must not race to create `~/.local/state/nvim`, and a fresh machine is like any other.
+    support::isolate(&mut command, xdg.path());
+    if let Some(home) = options.home {
+        command.env("HOME", home);
+    }
+    if options.rootless {
+        command.env("PITH_E2E_ROOTLESS", rootless.path().join("pkg"));
+    }
     let output = run_with_timeout(command, Duration::from_millis(timeout_ms * 8 + 30_000));
     let text = std::fs::read_to_string(&result).unwrap_or_else(|_| {
         panic!(
@@ -533,6 +582,9 @@ const ALL_CHECKS: &[&str] = &[
     "checkhealth",
 ];
 
+/// Checks only the real server runs: a file outside any project.
+const REAL_SERVER_CHECKS: &[&str] = &["rootless_attach", "rootless_hover"];
+
 fn summary(checks: &[Check]) -> String {
     checks
         .iter()
@@ -568,7 +620,16 @@ fn neovim_plugin_works_through_the_builtin_client_against_a_canned_server() {
     };
     let fake = repo().join("editors/nvim/test/fake_server.py");
     let fake = fake.to_str().expect("utf-8 path");
-    let (checks, _) = run_nvim_e2e(&nvim, &["python3", fake], 15_000);
+    // A home where Neovim could not create its state folder: the run must not need it (each
+    // run has XDG folders of its own) and must leave it as it was.
+    let home = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(home.path().join(".local")).expect("mkdir");
+    std::fs::write(home.path().join(".local/state"), "not a folder").expect("write");
+    let options = E2eOptions {
+        home: Some(home.path()),
+        ..E2eOptions::default()
+    };
+    let (checks, _) = run_nvim_e2e(&nvim, &["python3", fake], 15_000, options);
     let report = summary(&checks);
     eprintln!("Neovim e2e against the canned server:\n{report}");
     for name in ALL_CHECKS {
@@ -582,6 +643,29 @@ fn neovim_plugin_works_through_the_builtin_client_against_a_canned_server() {
         !checks.iter().any(|check| check.name == "script"),
         "the script failed:\n{report}"
     );
+    let left: Vec<_> = walk_files(home.path());
+    assert_eq!(
+        left,
+        [home.path().join(".local/state")],
+        "the run wrote into HOME"
+    );
+}
+
+/// Every file under `dir`, sorted.
+fn walk_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if entry.file_type().is_ok_and(|kind| kind.is_dir()) {
+                stack.push(entry.path());
+            } else {
+                files.push(entry.path());
+            }
+        }
+    }
+    files.sort();
+    files
 }
 
 /// The real `pith serve` through Neovim 0.12's LSP client on the fixture workspace.
@@ -595,7 +679,16 @@ fn neovim_plugin_works_against_the_real_server() {
         return;
     };
     let strict = std::env::var("PITH_EDITORS_STRICT").is_ok_and(|value| value == "1");
-    let (checks, json) = run_nvim_e2e(&nvim, &[env!("CARGO_BIN_EXE_pith"), "serve"], 120_000);
+    let options = E2eOptions {
+        rootless: true,
+        ..E2eOptions::default()
+    };
+    let (checks, json) = run_nvim_e2e(
+        &nvim,
+        &[env!("CARGO_BIN_EXE_pith"), "serve"],
+        120_000,
+        options,
+    );
     let report = summary(&checks);
     eprintln!(
         "Neovim e2e against pith serve (status {}):\n{report}",
@@ -609,7 +702,7 @@ fn neovim_plugin_works_against_the_real_server() {
     );
 
     let mut failures = Vec::new();
-    for name in ALL_CHECKS {
+    for name in ALL_CHECKS.iter().chain(REAL_SERVER_CHECKS) {
         let check = checks.iter().find(|check| check.name == *name);
         let pending = PENDING.iter().find(|(pending, _)| pending == name);
         let passed = check.is_some_and(|check| check.ok);

@@ -657,11 +657,15 @@ fn bad_input_gets_errors_and_the_server_survives() {
     client.initialize(Some(&fixture.root()), json!({}));
     client.wait_for_progress_end(SCAN_TIMEOUT);
 
-    // Malformed JSON in a well-framed message: a parse error with a null id.
+    // Malformed JSON in a well-framed message: a parse error, with the id the message shows
+    // (the editor's request must not hang), else a null id.
     let garbage = b"{\"jsonrpc\": \"2.0\", \"id\": 99, \"method\": ";
     let mut framed = format!("Content-Length: {}\r\n\r\n", garbage.len()).into_bytes();
     framed.extend_from_slice(garbage);
     client.send_raw(&framed);
+    let parse_error = client.response(99, Duration::from_secs(5));
+    assert_eq!(parse_error["error"]["code"], -32700, "{parse_error}");
+    client.send_raw(b"Content-Length: 8\r\n\r\n{\"id\": 9");
     let parse_error = client.wait_for_message(
         |m| m["id"].is_null() && m.get("error").is_some(),
         Duration::from_secs(5),
@@ -956,4 +960,151 @@ fn accepted_completions_are_remembered_and_go_stale_when_their_code_changes() {
     );
     let response = client.response(bad, Duration::from_secs(10));
     assert_eq!(response["error"]["code"], -32602, "{response}");
+}
+
+const GEOMETRY: &str = "\"\"\"Plane geometry.\"\"\"\n\n\nclass Vector:\n    \"\"\"A vector in the plane.\"\"\"\n\n    def __init__(self, x: float, y: float) -> None:\n        self.x = x\n        self.y = y\n\n    def norm(self) -> float:\n        \"\"\"The Euclidean length of the vector.\"\"\"\n        return (self.x**2 + self.y**2) ** 0.5\n";
+const REPORT: &str = "\"\"\"A report on vectors.\"\"\"\nfrom geometry import Vector\n\n\ndef length(v: Vector) -> float:\n    return v.norm()\n";
+
+/// Hover at the `norm` of `v.norm()` in `REPORT`, polled until it names `norm` (an implied
+/// root is scanned in the background) or `wait` runs out; the last answer.
+fn hover_on_norm(client: &mut LspClient, uri: &str, wait: Duration) -> Value {
+    let position = position_of(REPORT, "norm()", 1);
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        let hover = client.request("textDocument/hover", text_position(uri, position.clone()));
+        if hover.to_string().contains("def norm") || std::time::Instant::now() > deadline {
+            return hover;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn status(client: &mut LspClient) -> Value {
+    client.request(
+        "workspace/executeCommand",
+        json!({"command": "pith.status", "arguments": []}),
+    )
+}
+
+/// A client that names no root (Neovim on a file outside any project): the file's own folder
+/// becomes an implied root, said in the log, the client's log and `pith.status`, so hover
+/// knows the other files there. Never `$HOME` itself.
+#[test]
+fn a_file_outside_any_project_gets_its_folder_as_an_implied_root() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().canonicalize().expect("canonical tempdir");
+    let pkg = home.join("projects/pkg");
+    std::fs::create_dir_all(&pkg).expect("mkdir");
+    std::fs::write(pkg.join("geometry.py"), GEOMETRY).expect("write");
+    std::fs::write(pkg.join("report.py"), REPORT).expect("write");
+    std::fs::write(home.join("notes.py"), "def jot():\n    pass\n").expect("write");
+    std::fs::write(home.join("elsewhere.py"), "def far_away():\n    pass\n").expect("write");
+    let mut client = LspClient::spawn_with(
+        &[],
+        &[
+            ("HOME", home.to_str().expect("utf-8 path")),
+            ("PITH_MODEL", "/nonexistent/pith-test-model.gguf"),
+        ],
+    );
+    client.initialize(None, json!({}));
+
+    let uri = support::file_uri(&pkg.join("report.py"));
+    client.did_open(&uri, "python", 1, REPORT);
+    let hover = hover_on_norm(&mut client, &uri, SCAN_TIMEOUT);
+    let text = hover.to_string();
+    assert!(
+        text.contains("def norm(self) -> float") && text.contains("Euclidean length"),
+        "hover on v.norm() without a root: {hover}\nstderr:\n{}",
+        client.stderr()
+    );
+    let status = status(&mut client);
+    assert_eq!(
+        status["impliedRoots"],
+        json!([pkg.display().to_string()]),
+        "{status}"
+    );
+    let logged = client.notifications("window/logMessage");
+    assert!(
+        logged.iter().any(|m| m["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no workspace root"))),
+        "the client is not told: {logged:?}"
+    );
+    assert!(
+        client.stderr().contains("implied root"),
+        "{}",
+        client.stderr()
+    );
+
+    // A file in $HOME itself: only the buffer, never the whole home.
+    let notes = support::file_uri(&home.join("notes.py"));
+    client.did_open(&notes, "python", 1, "def jot():\n    pass\n");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while workspace_symbols(&mut client, "jot").is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the buffer is not indexed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        workspace_symbols(&mut client, "far_away").is_empty(),
+        "$HOME was scanned"
+    );
+    let status = self::status(&mut client);
+    assert_eq!(
+        status["impliedRoots"],
+        json!([pkg.display().to_string()]),
+        "{status}"
+    );
+    assert!(
+        client.stderr().contains("is your home folder"),
+        "{}",
+        client.stderr()
+    );
+}
+
+/// An implied root is scanned to a bound: a file in a huge folder does not index all of it.
+#[test]
+fn an_implied_root_scans_a_bounded_number_of_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir
+        .path()
+        .canonicalize()
+        .expect("canonical tempdir")
+        .join("scripts");
+    std::fs::create_dir_all(&root).expect("mkdir");
+    for n in 0..1100 {
+        std::fs::write(
+            root.join(format!("s{n:04}.py")),
+            format!("def f{n}():\n    pass\n"),
+        )
+        .expect("write");
+    }
+    let mut client =
+        LspClient::spawn_with(&[], &[("PITH_MODEL", "/nonexistent/pith-test-model.gguf")]);
+    client.initialize(None, json!({}));
+    client.did_open(
+        &support::file_uri(&root.join("s0000.py")),
+        "python",
+        1,
+        "def f0():\n    pass\n",
+    );
+    let deadline = std::time::Instant::now() + SCAN_TIMEOUT;
+    while !client.stderr().contains("implied root scanned") {
+        assert!(std::time::Instant::now() < deadline, "{}", client.stderr());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let indexed = status(&mut client)["indexedFiles"].as_u64().unwrap_or(0);
+    assert!(
+        (900..=1001).contains(&indexed),
+        "{indexed} files indexed of 1100\n{}",
+        client.stderr()
+    );
+    assert!(
+        client.stderr().contains("stopped at"),
+        "{}",
+        client.stderr()
+    );
 }

@@ -493,6 +493,156 @@ fn protocol_fuzz_every_request_answered_no_panic() {
     assert!(status.success(), "exit after the fuzz: {status:?}");
 }
 
+/// A frame with a wrong `Content-Length` (too short, too long with more frames behind it, too
+/// long with nothing behind it), odd headers (duplicate, conflicting, missing, LF for CRLF, in
+/// the middle of a line), a header cut across writes and a body that is not UTF-8: each bad
+/// frame is logged and answered with a parse error carrying its id, and the request after it
+/// is answered. Before the resynchronising transport, the first of these left pith deaf.
+#[test]
+fn bad_frames_are_answered_and_never_leave_the_server_deaf() {
+    let fixture = Fixture::new();
+    let mut client = started(&fixture, &[]);
+    let body = |id: i64| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "workspace/symbol",
+               "params": {"query": "StillFound"}})
+        .to_string()
+        .into_bytes()
+    };
+    let frame = |headers: &str, body: &[u8]| {
+        let mut frame = headers.as_bytes().to_vec();
+        frame.extend_from_slice(body);
+        frame
+    };
+    let parse_error = |client: &mut LspClient, id: i64, case: &str| {
+        let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            client.response(id, Duration::from_secs(15))
+        }));
+        let response = waited.unwrap_or_else(|_| panic!("{case}: the bad frame {id} unanswered"));
+        assert_eq!(
+            response["error"]["code"],
+            json!(-32700),
+            "{case}: {response}"
+        );
+    };
+    let answered = |client: &mut LspClient, case: &str| {
+        let id = client.send_request("workspace/symbol", json!({"query": "StillFound"}));
+        let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            client.response(id, Duration::from_secs(15))
+        }));
+        let response = waited.unwrap_or_else(|_| panic!("{case}: the request after it unanswered"));
+        assert!(response.get("result").is_some(), "{case}: {response}");
+    };
+
+    // The length 12 bytes short of its body: the case.
+    let short = body(900_001);
+    client.send_raw(&frame(
+        &format!("Content-Length: {}\r\n\r\n", short.len() - 12),
+        &short,
+    ));
+    answered(&mut client, "too short");
+    parse_error(&mut client, 900_001, "too short");
+
+    // Too long, with the next frame right behind it (its start is swallowed).
+    let long = body(900_002);
+    let mut sent = frame(
+        &format!("Content-Length: {}\r\n\r\n", long.len() + 30),
+        &long,
+    );
+    let next = body(900_003);
+    sent.extend(frame(
+        &format!("Content-Length: {}\r\n\r\n", next.len()),
+        &next,
+    ));
+    client.send_raw(&sent);
+    parse_error(&mut client, 900_002, "too long");
+    let response = client.response(900_003, Duration::from_secs(15));
+    assert!(
+        response.get("result").is_some(),
+        "the swallowed frame: {response}"
+    );
+
+    // Too long with nothing behind it: given up after a bounded wait.
+    let stalled = body(900_004);
+    client.send_raw(&frame(
+        &format!("Content-Length: {}\r\n\r\n", stalled.len() + 100),
+        &stalled,
+    ));
+    parse_error(&mut client, 900_004, "too long, stalled");
+    answered(&mut client, "too long, stalled");
+
+    // Duplicate headers, equal and conflicting (the first counts).
+    let dup = body(900_005);
+    client.send_raw(&frame(
+        &format!(
+            "Content-Length: {0}\r\nContent-Length: {0}\r\n\r\n",
+            dup.len()
+        ),
+        &dup,
+    ));
+    assert!(client.response(900_005, TIMEOUT).get("result").is_some());
+    let conflicting = body(900_006);
+    client.send_raw(&frame(
+        &format!(
+            "Content-Length: {}\r\nContent-Length: 3\r\n\r\n",
+            conflicting.len()
+        ),
+        &conflicting,
+    ));
+    assert!(client.response(900_006, TIMEOUT).get("result").is_some());
+
+    // Missing headers: a bare body, and a header block without a length.
+    client.send_raw(&body(900_007));
+    client.send_raw(b"Content-Type: application/vscode-jsonrpc; charset=utf-8\r\n\r\n");
+    answered(&mut client, "missing headers");
+
+    // LF instead of CRLF, and a header in the middle of a line of garbage.
+    let lf = body(900_008);
+    client.send_raw(&frame(&format!("Content-Length: {}\n\n", lf.len()), &lf));
+    assert!(client.response(900_008, TIMEOUT).get("result").is_some());
+    let mid = body(900_009);
+    client.send_raw(&frame(
+        &format!("}}garbage Content-Length: {}\r\n\r\n", mid.len()),
+        &mid,
+    ));
+    assert!(client.response(900_009, TIMEOUT).get("result").is_some());
+
+    // A header cut across writes.
+    let split = body(900_010);
+    let whole = frame(&format!("Content-Length: {}\r\n\r\n", split.len()), &split);
+    for part in [&whole[..3], &whole[3..11], &whole[11..19], &whole[19..]] {
+        client.send_raw(part);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(client.response(900_010, TIMEOUT).get("result").is_some());
+
+    // A body that is not UTF-8.
+    let latin1 = b"{\"jsonrpc\":\"2.0\",\"id\":900011,\"method\":\"workspace/symbol\",\"params\":{\"query\":\"caf\xe9\"}}";
+    client.send_raw(&frame(
+        &format!("Content-Length: {}\r\n\r\n", latin1.len()),
+        latin1,
+    ));
+    parse_error(&mut client, 900_011, "not UTF-8");
+    answered(&mut client, "not UTF-8");
+
+    let stderr = client.stderr();
+    for logged in [
+        "bad frame from the client",
+        "a Content-Length too small?",
+        "a Content-Length too large?",
+        "nothing more came after",
+        "differs from the first",
+        "not a frame",
+    ] {
+        assert!(
+            stderr.contains(logged),
+            "the log lacks {logged:?}:\n{stderr}"
+        );
+    }
+    assert_no_panic(&client);
+    let status = client.shutdown_and_exit();
+    assert!(status.success(), "{status:?}");
+}
+
 #[test]
 fn requests_before_initialize_and_after_shutdown_get_errors() {
     let fixture = Fixture::new();

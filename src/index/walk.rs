@@ -63,6 +63,21 @@ impl SkipReason {
     }
 }
 
+/// How far the scan of a root goes when pith chose the root itself (the folder of a file opened
+/// without a workspace): a file's folder may be a huge one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScanBound {
+    /// Folder levels below the root that are walked.
+    pub max_depth: usize,
+    /// Source files taken at most: the shallowest first.
+    pub max_files: usize,
+}
+
+impl ScanBound {
+    /// Entries (of any kind) looked at per file taken, at most: bounds the walk itself.
+    const ENTRIES_PER_FILE: usize = 50;
+}
+
 /// What a scan did.
 #[derive(Debug, Clone, Default)]
 pub struct ScanSummary {
@@ -80,6 +95,8 @@ pub struct ScanSummary {
     pub skipped: BTreeMap<SkipReason, usize>,
     /// True when `cancel` stopped the scan early.
     pub cancelled: bool,
+    /// True when a `ScanBound` left files out.
+    pub capped: bool,
     pub elapsed: Duration,
 }
 
@@ -94,9 +111,23 @@ pub fn collect_files(
     roots: &[PathBuf],
     options: &IndexOptions,
 ) -> (Vec<PathBuf>, BTreeMap<SkipReason, usize>) {
+    let (files, skipped, _) = collect_files_within(roots, options, None);
+    (files, skipped)
+}
+
+/// Like `collect_files`, within `bound` when there is one (per root); true when the bound left
+/// files out.
+pub fn collect_files_within(
+    roots: &[PathBuf],
+    options: &IndexOptions,
+    bound: Option<ScanBound>,
+) -> (Vec<PathBuf>, BTreeMap<SkipReason, usize>, bool) {
     let mut files = Vec::new();
     let mut skipped = BTreeMap::new();
+    let mut capped = false;
     for root in roots {
+        let mut found = Vec::new();
+        let mut entries = 0usize;
         let mut overrides = OverrideBuilder::new(root);
         let pith_ignore =
             std::fs::read_to_string(root.join(".pith").join("ignore")).unwrap_or_default();
@@ -131,7 +162,17 @@ pub fn collect_files(
             }
             Err(error) => tracing::warn!(%error, "exclude patterns ignored"),
         }
+        if let Some(bound) = bound {
+            builder.max_depth(Some(bound.max_depth));
+        }
         for entry in builder.build() {
+            entries += 1;
+            if let Some(bound) = bound
+                && entries > bound.max_files * ScanBound::ENTRIES_PER_FILE
+            {
+                capped = true;
+                break;
+            }
             let entry = match entry {
                 Ok(entry) => entry,
                 Err(error) => {
@@ -156,12 +197,21 @@ pub fn collect_files(
             } else if !entry.file_type().is_some_and(|kind| kind.is_file()) {
                 continue;
             }
-            files.push(path.to_path_buf());
+            found.push(path.to_path_buf());
         }
+        if let Some(bound) = bound
+            && found.len() > bound.max_files
+        {
+            // The shallowest first: a file's neighbours before the depths of its subfolders.
+            found.sort_by_cached_key(|path| (path.components().count(), path.clone()));
+            found.truncate(bound.max_files);
+            capped = true;
+        }
+        files.extend(found);
     }
     files.sort();
     files.dedup();
-    (files, skipped)
+    (files, skipped, capped)
 }
 
 /// Reads a candidate file as text, or says why it is skipped.
@@ -197,8 +247,19 @@ impl WorkspaceIndex {
         progress: &dyn Fn(usize, usize),
         cancel: &AtomicBool,
     ) -> ScanSummary {
+        self.scan_roots_within(roots, None, progress, cancel)
+    }
+
+    /// Like `scan_roots`, within `bound` when there is one (roots pith chose itself).
+    pub fn scan_roots_within(
+        &self,
+        roots: &[PathBuf],
+        bound: Option<ScanBound>,
+        progress: &dyn Fn(usize, usize),
+        cancel: &AtomicBool,
+    ) -> ScanSummary {
         let started = Instant::now();
-        let (mut files, skipped) = collect_files(roots, &self.options);
+        let (mut files, skipped, capped) = collect_files_within(roots, &self.options, bound);
         // Largest first: the big transient syntax trees come and go while little of the index
         // exists yet, and the memory they free is then reused by the index instead of
         // lingering beside it (about 7 MB of peak RSS on the Python standard library).
@@ -207,6 +268,7 @@ impl WorkspaceIndex {
         });
         let mut summary = ScanSummary {
             skipped,
+            capped,
             ..ScanSummary::default()
         };
         let total = files.len();

@@ -251,6 +251,8 @@ pub fn status(session: &Session) -> Value {
         "error": session.ai.engine_error(),
         "index": index,
         "indexedFiles": indexed,
+        "roots": session.index.roots(),
+        "impliedRoots": session.implied_roots(),
         "queued": engine.as_ref().map_or(0, |s| s.queued),
         "running": engine.as_ref().map_or(0, |s| s.running),
         "completed": engine.as_ref().map_or(0, |s| s.completed),

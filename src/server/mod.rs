@@ -143,6 +143,42 @@ impl Backend {
         })
     }
 
+    /// A file opened while the client named no workspace root: its folder becomes an implied
+    /// root (scanned within `session::IMPLIED_ROOT_BOUND`) unless it is `$HOME` or `/`; the
+    /// log and the client's log say which.
+    async fn imply_root(&self, session: Arc<Session>, path: &std::path::Path) {
+        let message = match session.imply_root(path) {
+            session::ImpliedRoot::Covered => return,
+            session::ImpliedRoot::Added(root) => {
+                let bound = session::IMPLIED_ROOT_BOUND;
+                tokio::spawn(progress::scan(
+                    self.client.clone(),
+                    session.clone(),
+                    vec![root.clone()],
+                    Some(bound),
+                ));
+                format!(
+                    "pith: no workspace root: indexing {}, the folder of {}, as an implied root \
+                     (at most {} files, {} folder levels). Open a project folder for more.",
+                    root.display(),
+                    path.display(),
+                    bound.max_files,
+                    bound.max_depth
+                )
+            }
+            session::ImpliedRoot::Refused(dir, why) => format!(
+                "pith: no workspace root, and the folder of {} ({}) {why}: only open files are \
+                 indexed. Open a project folder for cross-file context.",
+                path.display(),
+                dir.display()
+            ),
+        };
+        tracing::info!("{message}");
+        self.client
+            .log_message(lsp::MessageType::INFO, message)
+            .await;
+    }
+
     /// Re-indexes a buffer off the loop; edits to it were already applied.
     fn index_buffer_soon(&self, session: Arc<Session>, uri: Uri) {
         tokio::task::spawn_blocking(move || session.index_buffer(&uri));
@@ -380,7 +416,12 @@ impl LanguageServer for Backend {
             .collect();
         if !added.is_empty() {
             tracing::info!(roots = ?added, "workspace folders added");
-            tokio::spawn(progress::scan(self.client.clone(), session.clone(), added));
+            tokio::spawn(progress::scan(
+                self.client.clone(),
+                session.clone(),
+                added,
+                None,
+            ));
         }
         if buffers_forgotten {
             let _ = run_blocking("didChangeWorkspaceFolders", move |_| {
@@ -452,10 +493,14 @@ impl LanguageServer for Backend {
             document.version,
             document.text,
         );
-        if let Some(path) = document.uri.to_file_path() {
-            session.touch(&path);
+        let path = document.uri.to_file_path().map(|path| path.into_owned());
+        if let Some(path) = &path {
+            session.touch(path);
         }
-        self.index_buffer_soon(session, document.uri);
+        self.index_buffer_soon(session.clone(), document.uri);
+        if let Some(path) = path {
+            self.imply_root(session, &path).await;
+        }
     }
 
     async fn did_change(&self, params: lsp::DidChangeTextDocumentParams) {

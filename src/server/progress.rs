@@ -3,7 +3,7 @@
 //! file watchers for the indexed languages. Workspace folders added later are scanned the same
 //! way, each scan under its own progress token.
 //!
-//! The scan itself is `WorkspaceIndex::scan_roots`; this only relays its progress.
+//! The scan itself is `WorkspaceIndex::scan_roots_within`; this only relays its progress.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,6 +14,7 @@ use tower_lsp_server::Client;
 use tower_lsp_server::ls_types::{self as lsp, NumberOrString};
 
 use super::session::Session;
+use crate::index::walk::ScanBound;
 
 const WATCHER_GLOB: &str = "**/*.{py,pyi,rs}";
 const PROGRESS_TOKEN: &str = "pith/indexing";
@@ -40,12 +41,18 @@ pub async fn start(client: Client, session: Arc<Session>) {
     });
 
     let roots = session.index.roots();
-    scan(client, session, roots).await;
+    scan(client, session, roots, None).await;
 }
 
-/// Scans `roots` (all of the workspace, or folders just added) with work-done progress when the
-/// client supports it, then re-applies open buffers over what was read from disk.
-pub async fn scan(client: Client, session: Arc<Session>, roots: Vec<PathBuf>) {
+/// Scans `roots` (all of the workspace, or folders just added, or an implied root within its
+/// `bound`) with work-done progress when the client supports it, then re-applies open buffers
+/// over what was read from disk.
+pub async fn scan(
+    client: Client,
+    session: Arc<Session>,
+    roots: Vec<PathBuf>,
+    bound: Option<ScanBound>,
+) {
     let supports_progress = session
         .capabilities
         .window
@@ -85,7 +92,7 @@ pub async fn scan(client: Client, session: Arc<Session>, roots: Vec<PathBuf>) {
     let scan = tokio::task::spawn_blocking({
         let session = session.clone();
         let (done, total) = (done.clone(), total.clone());
-        move || scan_files(&session, &roots, &done, &total)
+        move || scan_files(&session, &roots, bound, &done, &total)
     });
     tokio::pin!(scan);
     let mut ticker = tokio::time::interval(REPORT_EVERY);
@@ -132,11 +139,13 @@ pub async fn scan(client: Client, session: Arc<Session>, roots: Vec<PathBuf>) {
 fn scan_files(
     session: &Session,
     roots: &[PathBuf],
+    bound: Option<ScanBound>,
     done: &AtomicUsize,
     total: &AtomicUsize,
 ) -> usize {
-    let summary = session.index.scan_roots(
+    let summary = session.index.scan_roots_within(
         roots,
+        bound,
         &|scanned, of| {
             done.store(scanned, Ordering::Relaxed);
             total.store(of, Ordering::Relaxed);
@@ -152,6 +161,20 @@ fn scan_files(
         ?roots,
         "workspace scan"
     );
+    if let Some(bound) = bound {
+        tracing::info!(
+            "implied root scanned: {} files{}",
+            summary.files,
+            if summary.capped {
+                format!(
+                    " (stopped at {} files, {} folder levels: open a project folder for more)",
+                    bound.max_files, bound.max_depth
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
     // A buffer opened during the scan may have been overwritten by its disk copy.
     session.documents.mark_all_stale();
     session.index_stale_buffers();

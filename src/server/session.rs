@@ -2,6 +2,10 @@
 //! roots are the current workspace folders: only files under them are read from disk), what the
 //! client can do, the negotiated position encoding and the settings. Created by `initialize`;
 //! handlers take an `Arc<Session>` snapshot and never hold a lock across `.await`.
+//!
+//! A client may name no root at all (Neovim on a file outside any project). Then the folder of
+//! each file opened outside the roots becomes an implied root, as pyright and pylsp do, scanned
+//! within `IMPLIED_ROOT_BOUND`; never `/`, `$HOME` or a folder above `$HOME`.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -12,12 +16,30 @@ use tower_lsp_server::ls_types::{self as lsp, Uri};
 
 use super::documents::{self, DocumentStore};
 use crate::engine::Engine;
+use crate::index::walk::ScanBound;
 use crate::index::{FileIndex, IndexOptions, WorkspaceIndex};
 use crate::lang::Lang;
 use crate::text::{Document, PositionEncoding};
 
 /// How many recently opened or edited files retrieval is told about.
 const RECENT_FILES: usize = 16;
+
+/// How far the scan of an implied root goes.
+pub const IMPLIED_ROOT_BOUND: ScanBound = ScanBound {
+    max_depth: 4,
+    max_files: 1000,
+};
+
+/// What opening a file does to the roots.
+#[derive(Debug, PartialEq)]
+pub enum ImpliedRoot {
+    /// Nothing: the file is under a root, or the client named roots.
+    Covered,
+    /// Its folder became an implied root, to be scanned.
+    Added(PathBuf),
+    /// Its folder (and why) is too broad to be a root: only the buffer is indexed.
+    Refused(PathBuf, &'static str),
+}
 
 /// Settings from `initializationOptions` (camelCase keys).
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -51,6 +73,11 @@ pub struct Session {
     /// The model side: config, engine, memory, caches (`ai.rs`).
     pub ai: Arc<super::ai::Ai>,
     recent: Mutex<VecDeque<PathBuf>>,
+    /// The client named no root: opened files bring their folders in (`imply_root`).
+    rootless: bool,
+    implied_roots: Mutex<Vec<PathBuf>>,
+    /// Folders refused as implied roots (said once each).
+    refused_roots: Mutex<Vec<PathBuf>>,
     /// Serializes buffer re-indexing so that an older version never overwrites a newer one.
     buffer_indexing: Mutex<()>,
 }
@@ -134,6 +161,7 @@ impl Session {
             max_file_bytes: settings.max_file_bytes,
             ..IndexOptions::default()
         };
+        let rootless = roots.is_empty();
         Self {
             index: Arc::new(WorkspaceIndex::new(roots, options)),
             documents: DocumentStore::default(),
@@ -144,8 +172,58 @@ impl Session {
             scan: ScanState::default(),
             ai: Arc::default(),
             recent: Mutex::new(VecDeque::new()),
+            rootless,
+            implied_roots: Mutex::new(Vec::new()),
+            refused_roots: Mutex::new(Vec::new()),
             buffer_indexing: Mutex::new(()),
         }
+    }
+
+    /// For a file just opened: when the client named no root and the file is under none, its
+    /// folder becomes a root (the caller scans it), unless that folder is `/`, `$HOME` or
+    /// above `$HOME`.
+    pub fn imply_root(&self, path: &Path) -> ImpliedRoot {
+        if !self.rootless {
+            return ImpliedRoot::Covered;
+        }
+        let Some(dir) = path.parent().and_then(|dir| dir.canonicalize().ok()) else {
+            return ImpliedRoot::Covered;
+        };
+        if self.in_workspace(&dir) {
+            return ImpliedRoot::Covered;
+        }
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .map(|home| home.canonicalize().unwrap_or(home));
+        let too_broad = if dir.parent().is_none() {
+            Some("is the root of the file system")
+        } else if home.as_ref().is_some_and(|home| *home == dir) {
+            Some("is your home folder")
+        } else if home.as_ref().is_some_and(|home| home.starts_with(&dir)) {
+            Some("holds your home folder")
+        } else {
+            None
+        };
+        if let Some(why) = too_broad {
+            let mut refused = lock(&self.refused_roots);
+            if refused.contains(&dir) {
+                return ImpliedRoot::Covered;
+            }
+            refused.push(dir.clone());
+            return ImpliedRoot::Refused(dir, why);
+        }
+        match self.index.add_root(&dir) {
+            Some(root) => {
+                lock(&self.implied_roots).push(root.clone());
+                ImpliedRoot::Added(root)
+            }
+            None => ImpliedRoot::Covered,
+        }
+    }
+
+    /// The roots pith chose itself (`imply_root`), in the order they came.
+    pub fn implied_roots(&self) -> Vec<PathBuf> {
+        lock(&self.implied_roots).clone()
     }
 
     /// The loaded engine, if any; never waits for a load in progress.

@@ -31,6 +31,8 @@ pub const TIMEOUT: Duration = Duration::from_secs(20);
 /// A running `pith serve` and the client side of its stdio.
 pub struct LspClient {
     child: Child,
+    /// The server's own XDG folders (see `isolate`), removed with the client.
+    _home: tempfile::TempDir,
     stdin: Arc<Mutex<Option<ChildStdin>>>,
     incoming: Receiver<Value>,
     next_id: i64,
@@ -56,6 +58,8 @@ impl LspClient {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .env("PITH_LOG", "info");
+        let home = tempfile::tempdir().expect("tempdir for the server's XDG folders");
+        isolate(&mut command, home.path());
         for (key, value) in envs {
             command.env(key, value);
         }
@@ -84,6 +88,7 @@ impl LspClient {
 
         Self {
             child,
+            _home: home,
             stdin,
             incoming,
             next_id: 1,
@@ -383,6 +388,29 @@ impl LspClient {
             (Some(_), Some(_)) => self.server_requests.push(message),
             (None, _) => self.notifications.push(message),
         }
+    }
+}
+
+/// Gives the server XDG config, data, state and cache folders of its own under `home`, so that
+/// parallel tests never share or race on `~/.cache/pith` (memories, explanations) and a user's
+/// `~/.config/pith` never changes a test. The installed models stay visible through a link, so
+/// the default model is found the way a user's server finds it. A test's own `envs` win.
+pub fn isolate(command: &mut Command, home: &Path) {
+    let models = pith::engine::model::models_dir().filter(|dir| dir.is_dir());
+    for (variable, folder) in [
+        ("XDG_CONFIG_HOME", "config"),
+        ("XDG_DATA_HOME", "data"),
+        ("XDG_STATE_HOME", "state"),
+        ("XDG_CACHE_HOME", "cache"),
+    ] {
+        let path = home.join(folder);
+        std::fs::create_dir_all(&path).expect("create an XDG folder");
+        command.env(variable, path);
+    }
+    if let Some(models) = models {
+        std::fs::create_dir_all(home.join("cache/pith")).expect("create the cache folder");
+        std::os::unix::fs::symlink(&models, home.join("cache/pith/models"))
+            .expect("link the installed models");
     }
 }
 

@@ -3,7 +3,8 @@
 ---
 --- Environment: PITH_E2E_CMD (JSON array: the server command), PITH_E2E_WORKSPACE (the fixture
 --- workspace), PITH_E2E_RESULT (where the JSON result goes), PITH_E2E_CONTRACT
---- (editors/contract.json), PITH_E2E_TIMEOUT_MS (per wait, default 60000).
+--- (editors/contract.json), PITH_E2E_TIMEOUT_MS (per wait, default 60000), PITH_E2E_ROOTLESS
+--- (optional: a folder outside any project holding geometry.py and report.py, opened last).
 ---
 --- The result is `{ checks = { { name, ok, skipped, detail } }, status = <pith.status result> }`.
 --- The script never stops at a failed check: every check runs and reports.
@@ -152,8 +153,20 @@ local function server_checks(client, bufnr)
   end)
   record('hover', err == nil and text:find('area(', 1, true) ~= nil, err and vim.inspect(err) or text)
 
-  -- The status command, which also says whether a model is there.
-  local status_err, status = request(client, 'workspace/executeCommand', { command = 'pith.status', arguments = {} }, bufnr)
+  -- The status command, which also says whether a model is there. pith loads the model in the
+  -- background after `initialized` (`model` is null until then): ask until it names the model
+  -- or an error, so that a slow load is not taken for a missing model.
+  local status_err, status
+  wait_for(function()
+    status_err, status = request(client, 'workspace/executeCommand', { command = 'pith.status', arguments = {} }, bufnr)
+    local known = function(value)
+      return value ~= nil and value ~= vim.NIL
+    end
+    if status_err or type(status) ~= 'table' or known(status.model) or known(status.error) then
+      return true
+    end
+    sleep(200)
+  end)
   report.status = status
   record('status', status_err == nil and type(status) == 'table', status_err and vim.inspect(status_err) or vim.inspect(status))
   -- Only a status that answers and says so skips the model checks; a missing pith.status
@@ -259,6 +272,48 @@ local function server_checks(client, bufnr)
 
 end
 
+--- A buffer in `dir`, which no root marker covers: its own pith client, started without a root,
+--- must still know the other files of the folder (hover on `v.norm()` shows Vector's norm).
+local function rootless_checks(dir)
+  vim.cmd('edit ' .. vim.fn.fnameescape(dir .. '/report.py'))
+  local bufnr = vim.api.nvim_get_current_buf()
+  local client = wait_for(function()
+    local found = vim.lsp.get_clients({ name = 'pith', bufnr = bufnr })[1]
+    return found and found.initialized and found
+  end)
+  record(
+    'rootless_attach',
+    client ~= nil and client.root_dir == nil,
+    client and ('root ' .. tostring(client.root_dir)) or 'no pith client attached'
+  )
+  if not client then
+    record('rootless_hover', false, 'no client')
+    return
+  end
+  local line, column = find_line(bufnr, 'v.norm(')
+  local params = {
+    textDocument = { uri = vim.uri_from_bufnr(bufnr) },
+    position = { line = line - 1, character = column + 1 },
+  }
+  local err, text
+  wait_for(function()
+    local hover
+    err, hover = request(client, 'textDocument/hover', params, bufnr)
+    text = type(hover) == 'table' and hover_text(hover.contents) or ''
+    if err or text:find('def norm', 1, true) then
+      return true
+    end
+    sleep(200)
+  end)
+  local status_err, status = request(client, 'workspace/executeCommand', { command = 'pith.status', arguments = {} }, bufnr)
+  local implied = type(status) == 'table' and status.impliedRoots or {}
+  record(
+    'rootless_hover',
+    err == nil and text:find('def norm(self) -> float', 1, true) ~= nil and text:find('Euclidean length', 1, true) ~= nil,
+    (err and vim.inspect(err) or text) .. ' | implied roots: ' .. vim.inspect(status_err or implied)
+  )
+end
+
 body = function()
   local pith = require('pith')
   pith.setup({ cmd = server_cmd, accept_key = '<C-y>', settings = { completion = { debounce_ms = 0 } } })
@@ -333,6 +388,11 @@ body = function()
   record('attach', client ~= nil, client and ('root ' .. tostring(client.root_dir)) or 'no pith client attached (see :LspLog)')
   if client then
     server_checks(client, bufnr)
+  end
+
+  -- A file outside any project: Neovim starts pith with no root; pith indexes the file's folder.
+  if env.PITH_E2E_ROOTLESS then
+    rootless_checks(env.PITH_E2E_ROOTLESS)
   end
 
   -- :checkhealth pith runs without a Lua error and finds the binary.

@@ -7,8 +7,10 @@ return {
   default_config = {
     cmd = config.cmd,
     filetypes = config.filetypes,
+    -- Under no root marker: no root (single-file mode). pith then indexes the file's folder
+    -- itself, bounded and never $HOME, where the folder as a root would be scanned whole.
     root_dir = function(fname)
-      return vim.fs.root(fname, config.root_markers) or vim.fs.dirname(fname)
+      return vim.fs.root(fname, config.root_markers)
     end,
     single_file_support = true,
     init_options = config.init_options,
