@@ -152,6 +152,11 @@ pub struct CompletionConfig {
     /// Offer the suggestion as a `textDocument/completion` item even to clients that have
     /// inline completion (those without it, like Helix, always get the item).
     pub completion_item_fallback: bool,
+    /// Longest wait of a completion-item request for the model, in ms. Past it the reply is an
+    /// incomplete list with nothing in it while generation goes on; the client's next request
+    /// at the same place (typing, or asking again) gets the finished suggestion. Keep it below
+    /// the client's request timeout (Helix gives up after 20 s by default).
+    pub item_budget_ms: u64,
 }
 
 /// Models from this size up get [`LARGE_MODEL_BUDGET`] tokens of retrieved context by default.
@@ -184,6 +189,7 @@ impl Default for CompletionConfig {
             debounce_ms: 150,
             max_tokens: 64,
             completion_item_fallback: false,
+            item_budget_ms: 15_000,
         }
     }
 }
@@ -747,7 +753,7 @@ style = ["PEP 8"]
         check_error(
             "[completion]\nbudget_tokens = 10\ndebounce = 5\n",
             expect![[
-                r#"config.toml:3:1: key `completion.debounce`: unknown field `debounce`, expected one of `budget_tokens`, `buffer_tokens`, `suffix_tokens`, `debounce_ms`, `max_tokens`, `completion_item_fallback`"#
+                r#"config.toml:3:1: key `completion.debounce`: unknown field `debounce`, expected one of `budget_tokens`, `buffer_tokens`, `suffix_tokens`, `debounce_ms`, `max_tokens`, `completion_item_fallback`, `item_budget_ms`"#
             ]],
         );
     }
