@@ -12,6 +12,10 @@
 //! its own `context_size` cells. The worker remembers the tokens in each sequence; a new prompt
 //! keeps the longest common prefix and decodes only the rest. FIM prompts put the stable parts
 //! (repo name, context files) first, so consecutive keystrokes share almost all of the prompt.
+//!
+//! **Preemption.** A completion queued while a request of lower priority generates in the other
+//! slot (a hover explanation, an answer) runs at once, between two of its decode steps; the
+//! paused request then resumes exactly where it was, its KV cache untouched.
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
@@ -706,6 +710,10 @@ impl<'m> Worker<'m> {
         self.interrupted = true;
         self.set_running(Some(urgent.request.cancel.clone()));
         self.serve(&urgent);
+        if self.shared.queue().shutdown {
+            // The engine was dropped during the urgent request: it cancelled only that one.
+            running_cancel.cancel();
+        }
         self.set_running(Some(running_cancel));
         self.interrupted = false;
         self.shared.status().preempted += 1;

@@ -347,11 +347,19 @@ impl Ai {
         }
         let number = self.progress_counter.fetch_add(1, Ordering::Relaxed);
         let token = NumberOrString::String(format!("pith/generate/{number}"));
-        let progress = match client.create_work_done_progress(token.clone()).await {
-            Ok(()) => Some(client.progress(token, title.to_string()).begin().await),
-            Err(_) => None,
+        let begin = async {
+            match client.create_work_done_progress(token.clone()).await {
+                Ok(()) => Some(client.progress(token, title.to_string()).begin().await),
+                Err(_) => None,
+            }
         };
-        let value = work.await;
+        tokio::pin!(begin);
+        // The work goes on while the client answers `workDoneProgress/create`: Helix answers
+        // nothing while it waits for a code action's resolve, which is this very work.
+        let (value, progress) = tokio::select! {
+            value = &mut work => (value, None),
+            progress = &mut begin => (work.await, progress),
+        };
         if let Some(progress) = progress {
             progress.finish().await;
         }
