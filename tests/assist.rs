@@ -670,9 +670,15 @@ fn lsp_completion_item_fallback_for_clients_without_inline_completion() {
         return;
     }
     let _turn = support::MODEL_TURN.blocking_lock();
-    // Like Helix: completion items, no inline completion.
-    let (mut client, fixture, initialized) =
-        lsp_session(json!({"textDocument": {"completion": {}}}));
+    // Like Helix: completion items, no inline completion. The item is awaited however long the
+    // model takes (the budget has its own test below).
+    let (mut client, fixture, initialized) = lsp_session_with(
+        json!({"textDocument": {"completion": {}}}),
+        &[(
+            ".pith/config.toml",
+            "[completion]\nitem_budget_ms = 600000\n",
+        )],
+    );
     assert!(initialized["capabilities"]["completionProvider"].is_object());
     let uri = fixture.uri("shop/cart.py");
     client.did_open(&uri, "python", 1, CART);
