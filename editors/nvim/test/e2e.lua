@@ -192,10 +192,12 @@ local function server_checks(client, bufnr)
     record('inline_completion', true, 'skipped: pith.status reports no model', true)
     record('inline_completion_accept', true, 'skipped: pith.status reports no model', true)
     record('completion_remembered', true, 'skipped: pith.status reports no model', true)
+    record('completion_preempts_explanation', true, 'skipped: pith.status reports no model', true)
   elseif not client.server_capabilities.inlineCompletionProvider then
     record('inline_completion', false, 'the server does not advertise inlineCompletionProvider')
     record('inline_completion_accept', false, 'the server does not advertise inlineCompletionProvider')
     record('completion_remembered', false, 'the server does not advertise inlineCompletionProvider')
+    record('completion_preempts_explanation', false, 'the server does not advertise inlineCompletionProvider')
   else
     -- Issue 19: a hover starts the model's explanation of `Circle` (shapes.py); the completion
     -- asked for right after must not wait behind it (pith interrupts the explanation for it).
