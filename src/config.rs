@@ -155,6 +155,11 @@ pub struct CompletionConfig {
     /// Index-guided decoding: after a receiver whose members the index knows (`self.`,
     /// `module.`, `Type::`, a local of a known class), the model may only write one of them.
     pub guided: bool,
+    /// Longest wait of a completion-item request for the model, in ms. Past it the reply is an
+    /// incomplete list with nothing in it while generation goes on; the client's next request
+    /// at the same place (typing, or asking again) gets the finished suggestion. Keep it below
+    /// the client's request timeout (Helix gives up after 20 s by default).
+    pub item_budget_ms: u64,
 }
 
 /// Models from this size up get [`LARGE_MODEL_BUDGET`] tokens of retrieved context by default.
@@ -188,6 +193,7 @@ impl Default for CompletionConfig {
             max_tokens: 64,
             completion_item_fallback: false,
             guided: true,
+            item_budget_ms: 15_000,
         }
     }
 }
@@ -738,7 +744,7 @@ style = ["PEP 8"]
         check_error(
             "[completion]\nbudget_tokens = 10\ndebounce = 5\n",
             expect![[
-                r#"config.toml:3:1: key `completion.debounce`: unknown field `debounce`, expected one of `budget_tokens`, `buffer_tokens`, `suffix_tokens`, `debounce_ms`, `max_tokens`, `completion_item_fallback`, `guided`"#
+                r#"config.toml:3:1: key `completion.debounce`: unknown field `debounce`, expected one of `budget_tokens`, `buffer_tokens`, `suffix_tokens`, `debounce_ms`, `max_tokens`, `completion_item_fallback`, `guided`, `item_budget_ms`"#
             ]],
         );
     }

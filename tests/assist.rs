@@ -649,7 +649,18 @@ const MODEL_TIMEOUT: Duration = Duration::from_secs(600);
 /// A server over a copy of the fixture workspace plus the shop files, initialized, scanned.
 /// A session over the fixture shop; also returns the `initialize` result.
 fn lsp_session(extra_capabilities: Value) -> (LspClient, support::Fixture, Value) {
+    lsp_session_with(extra_capabilities, &[])
+}
+
+/// [`lsp_session`] with more files in the workspace (`.pith/config.toml`, …).
+fn lsp_session_with(
+    extra_capabilities: Value,
+    files: &[(&str, &str)],
+) -> (LspClient, support::Fixture, Value) {
     let fixture = support::Fixture::new();
+    for (path, text) in files {
+        fixture.write(path, text);
+    }
     fixture.write("shop/__init__.py", "");
     fixture.write("shop/pricing.py", PRICING);
     fixture.write("shop/cart.py", CART);
@@ -723,9 +734,15 @@ fn lsp_completion_item_fallback_for_clients_without_inline_completion() {
         return;
     }
     let _turn = support::MODEL_TURN.blocking_lock();
-    // Like Helix: completion items, no inline completion.
-    let (mut client, fixture, initialized) =
-        lsp_session(json!({"textDocument": {"completion": {}}}));
+    // Like Helix: completion items, no inline completion. The item is awaited however long the
+    // model takes (the budget has its own test below).
+    let (mut client, fixture, initialized) = lsp_session_with(
+        json!({"textDocument": {"completion": {}}}),
+        &[(
+            ".pith/config.toml",
+            "[completion]\nitem_budget_ms = 600000\n",
+        )],
+    );
     assert!(initialized["capabilities"]["completionProvider"].is_object());
     let uri = fixture.uri("shop/cart.py");
     client.did_open(&uri, "python", 1, CART);
@@ -739,6 +756,54 @@ fn lsp_completion_item_fallback_for_clients_without_inline_completion() {
     assert!(item["label"].as_str().unwrap().starts_with('✦'), "{result}");
     assert!(item["detail"].as_str().unwrap().contains("pith"));
     assert!(!item["textEdit"]["newText"].as_str().unwrap().is_empty());
+}
+
+/// Issue 19: a completion item that the model cannot finish within `completion.item_budget_ms`
+/// is answered at once, empty and incomplete, instead of running into the client's timeout;
+/// generation goes on, and the next request at the same place gets the finished item from the
+/// one generation.
+#[test]
+fn lsp_completion_item_past_its_budget_is_incomplete_and_comes_with_the_next_request() {
+    if !model_installed() {
+        eprintln!("\n\n*** SKIPPED: the default model is not installed ***\n");
+        return;
+    }
+    let _turn = support::MODEL_TURN.blocking_lock();
+    let (mut client, fixture, _) = lsp_session_with(
+        json!({"textDocument": {"completion": {}}}),
+        &[(".pith/config.toml", "[completion]\nitem_budget_ms = 1\n")],
+    );
+    let uri = fixture.uri("shop/cart.py");
+    client.did_open(&uri, "python", 1, CART);
+    let cursor = position_of(CART, "        \n        return", 8);
+    let params = json!({"textDocument": {"uri": uri}, "position": cursor});
+    let first = model_request(&mut client, "textDocument/completion", params.clone());
+    assert_eq!(first["isIncomplete"], true, "{first}");
+    assert_eq!(first["items"], json!([]), "{first}");
+    let started = Instant::now();
+    let mut requests = 1;
+    let item = loop {
+        let result = model_request(&mut client, "textDocument/completion", params.clone());
+        requests += 1;
+        assert_eq!(result["isIncomplete"], true, "{result}");
+        if let Some(item) = result["items"].get(0) {
+            break item.clone();
+        }
+        assert!(
+            started.elapsed() < MODEL_TIMEOUT,
+            "no item after {requests} requests:\n{}",
+            client.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(item["label"].as_str().unwrap().starts_with('✦'), "{item}");
+    assert!(!item["textEdit"]["newText"].as_str().unwrap().is_empty());
+    assert_eq!(
+        status(&mut client)["completionsGenerated"],
+        1,
+        "{requests} requests at one place ran one generation"
+    );
+    eprintln!("the item came with request {requests}");
 }
 
 #[test]

@@ -250,7 +250,9 @@ fn cancellation_stops_within_one_decode_step() {
 fn superseded_queued_request_never_reaches_the_model() {
     let _turn = serial();
     let Some(engine) = engine() else { return };
-    let busy = request(chat("Write a long story about a cat."), 200, Slot::Chat);
+    let mut busy = request(chat("Write a long story about a cat."), 200, Slot::Chat);
+    // Of the completions' own priority, so that they wait in the queue instead of preempting it.
+    busy.priority = Priority::Completion;
     let busy_cancel = busy.cancel.clone();
     let mut busy_events = engine.submit(busy);
     // Wait until the long request is running.
@@ -275,6 +277,102 @@ fn superseded_queued_request_never_reaches_the_model() {
     }
     assert!(done, "the newest request runs");
     while busy_events.blocking_recv().is_some() {}
+}
+
+/// A cold completion request (its own repo name: nothing of it is in the KV cache).
+fn cold_completion(repo: &str) -> Request {
+    let prompt = Prompt::Fim {
+        repo: repo.into(),
+        context: Vec::new(),
+        path: "calc.py".into(),
+        prefix: PY_PREFIX.into(),
+        suffix: PY_SUFFIX.into(),
+    };
+    let mut req = request(prompt, 16, Slot::Completion);
+    req.priority = Priority::Completion;
+    req.stop = vec!["\n\n".into()];
+    req
+}
+
+/// Issue 19: a completion sent while an explanation generates does not wait behind it. It
+/// runs at once in its own slot, and the explanation then resumes exactly where it was (greedy:
+/// the same text as without the interruption).
+#[test]
+fn a_completion_preempts_a_running_explanation_which_then_resumes_unchanged() {
+    let _turn = serial();
+    let Some(engine) = engine() else { return };
+    let explanation = || {
+        let mut req = request(
+            chat("Count from 1 to 60, one number per line."),
+            120,
+            Slot::Chat,
+        );
+        req.priority = Priority::Interactive;
+        req
+    };
+    let started = Instant::now();
+    let (alone_text, alone) = run(engine, explanation());
+    let alone = alone.expect("the explanation finishes");
+    let explanation_ms = started.elapsed().as_millis();
+    let started = Instant::now();
+    let (_, done) = run(engine, cold_completion("alone"));
+    done.expect("the completion finishes");
+    let completion_alone_ms = started.elapsed().as_millis();
+
+    let preempted_before = engine.status().preempted;
+    let mut chat_events = engine.submit(explanation());
+    // Wait until the explanation is generating.
+    let mut chat_text = match chat_events.blocking_recv() {
+        Some(Event::Text(text)) => text,
+        other => panic!("the explanation did not start: {other:?}"),
+    };
+    let submitted = Instant::now();
+    let mut completion_events = engine.submit(cold_completion("during"));
+    let mut completion_done = None;
+    while let Some(event) = completion_events.blocking_recv() {
+        match event {
+            Event::Text(_) => {}
+            Event::Done(stats) => {
+                completion_done = Some(stats);
+                break;
+            }
+            other => panic!("the completion ended with {other:?}"),
+        }
+    }
+    let completion_during_ms = submitted.elapsed().as_millis();
+    assert!(completion_done.is_some());
+    // The explanation had not finished when the completion did: without preemption its end
+    // would already be in the channel, since the completion would have waited for it.
+    let mut waiting = false;
+    let (chat_stats, ended_before_completion) = loop {
+        let event = if waiting {
+            chat_events.blocking_recv()
+        } else {
+            match chat_events.try_recv() {
+                Ok(event) => Some(event),
+                Err(_) => {
+                    waiting = true;
+                    continue;
+                }
+            }
+        };
+        match event {
+            Some(Event::Text(text)) => chat_text.push_str(&text),
+            Some(Event::Done(stats)) => break (stats, !waiting),
+            other => panic!("the explanation ended with {other:?}"),
+        }
+    };
+    assert!(
+        !ended_before_completion,
+        "the completion waited for the explanation to end"
+    );
+    assert_eq!(engine.status().preempted, preempted_before + 1);
+    assert_eq!(chat_text, alone_text, "the explanation resumed differently");
+    assert_eq!(chat_stats.generated_tokens, alone.generated_tokens);
+    eprintln!(
+        "completion latency: alone {completion_alone_ms} ms, during an explanation \
+         {completion_during_ms} ms (the explanation alone takes {explanation_ms} ms)"
+    );
 }
 
 #[test]

@@ -12,6 +12,10 @@
 //! its own `context_size` cells. The worker remembers the tokens in each sequence; a new prompt
 //! keeps the longest common prefix and decodes only the rest. FIM prompts put the stable parts
 //! (repo name, context files) first, so consecutive keystrokes share almost all of the prompt.
+//!
+//! **Preemption.** A completion queued while a request of lower priority generates in the other
+//! slot (a hover explanation, an answer) runs at once, between two of its decode steps; the
+//! paused request then resumes exactly where it was, its KV cache untouched.
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
@@ -528,6 +532,8 @@ struct Worker<'m> {
     /// Every token's text and the vocabulary trie, built on the first guided request.
     vocab_pieces: Option<VocabPieces>,
     shared: Arc<Shared>,
+    /// A request is running inside another one's generation ([`Worker::serve_urgent`]).
+    interrupted: bool,
 }
 
 /// The vocabulary as guided decoding needs it.
@@ -615,6 +621,7 @@ impl<'m> Worker<'m> {
             stop_tokens,
             vocab_pieces: None,
             shared,
+            interrupted: false,
         })
     }
 
@@ -653,28 +660,114 @@ impl<'m> Worker<'m> {
 
     fn run(&mut self) {
         while let Some(job) = self.next() {
-            let result = if job.request.cancel.is_cancelled() || job.events.is_closed() {
-                Ok(Outcome::Cancelled)
-            } else {
-                self.generate(&job.request, &job.events)
-            };
-            let mut status = self.shared.status();
-            status.running = 0;
-            match result {
-                Ok(Outcome::Done(stats)) => {
-                    status.completed += 1;
-                    let _ = job.events.send(Event::Done(stats));
-                }
-                Ok(Outcome::Cancelled) => {
-                    status.cancelled += 1;
-                    let _ = job.events.send(Event::Cancelled);
-                }
-                Err(error) => {
-                    status.last_error = Some(error.to_string());
-                    let _ = job.events.send(Event::Failed(error));
-                }
+            self.serve(&job);
+            self.shared.status().running = 0;
+        }
+    }
+
+    /// Runs one job to its end and sends its final event.
+    fn serve(&mut self, job: &Queued) {
+        let result = if job.request.cancel.is_cancelled() || job.events.is_closed() {
+            Ok(Outcome::Cancelled)
+        } else {
+            self.generate(&job.request, &job.events)
+        };
+        let mut status = self.shared.status();
+        match result {
+            Ok(Outcome::Done(stats)) => {
+                status.completed += 1;
+                let _ = job.events.send(Event::Done(stats));
+            }
+            Ok(Outcome::Cancelled) => {
+                status.cancelled += 1;
+                let _ = job.events.send(Event::Cancelled);
+            }
+            Err(error) => {
+                status.last_error = Some(error.to_string());
+                let _ = job.events.send(Event::Failed(error));
             }
         }
+    }
+
+    /// The queued request that may interrupt `running`: of higher priority, in the other slot
+    /// (so that running it leaves `running`'s KV cache alone). Never while already nested.
+    fn take_urgent(&self, running: &Request) -> Option<Queued> {
+        if self.interrupted {
+            return None;
+        }
+        let mut queue = self.shared.queue();
+        let urgent = queue
+            .items
+            .iter()
+            .enumerate()
+            .filter(|(_, q)| {
+                q.request.priority > running.priority && q.request.slot != running.slot
+            })
+            .max_by_key(|(_, q)| (q.request.priority, std::cmp::Reverse(q.order)))
+            .map(|(i, _)| i)?;
+        let item = queue.items.swap_remove(urgent);
+        self.shared.status().queued = queue.items.len();
+        Some(item)
+    }
+
+    /// Preemption: a completion that arrives while an explanation (or any request of lower
+    /// priority in the other slot) generates runs at once, in its own KV slot, instead of
+    /// waiting behind it; then `running` resumes where it was. Called between decode steps.
+    /// The context's logits then belong to the other sequence: when `logits` is given (the
+    /// paused request samples next), the paused sequence's last token is decoded again so that
+    /// they are its own, and `logits` becomes that token's batch index.
+    fn serve_urgent(
+        &mut self,
+        running: &Request,
+        seq: usize,
+        logits: Option<&mut i32>,
+    ) -> Result<(), EngineError> {
+        let Some(urgent) = self.take_urgent(running) else {
+            return Ok(());
+        };
+        tracing::debug!(
+            urgent = ?urgent.request.priority,
+            paused = ?running.priority,
+            "preempting the running request"
+        );
+        let running_cancel = running.cancel.clone();
+        self.interrupted = true;
+        self.set_running(Some(urgent.request.cancel.clone()));
+        self.serve(&urgent);
+        if self.shared.queue().shutdown {
+            // The engine was dropped during the urgent request: it cancelled only that one.
+            running_cancel.cancel();
+        }
+        self.set_running(Some(running_cancel));
+        self.interrupted = false;
+        self.shared.status().preempted += 1;
+        let Some(logits) = logits else {
+            return Ok(());
+        };
+        let Some(&last) = self.cached[seq].last() else {
+            return Ok(());
+        };
+        let position = self.cached[seq].len() - 1;
+        self.ctx
+            .clear_kv_cache_seq(Some(seq as u32), Some(position as u32), None)
+            .map_err(|e| EngineError::Stopped(e.to_string()))?;
+        self.batch.clear();
+        self.batch
+            .add(last, position as i32, &[seq as i32], true)
+            .map_err(|e| EngineError::Stopped(e.to_string()))?;
+        self.ctx
+            .decode(&mut self.batch)
+            .map_err(|e| EngineError::Stopped(format!("decode failed: {e}")))?;
+        *logits = 0;
+        Ok(())
+    }
+
+    fn set_running(&self, cancel: Option<CancellationToken>) {
+        *self
+            .shared
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = cancel;
     }
 
     /// Makes the slot's KV cache hold exactly `tokens`, decoding only what is not already
@@ -740,7 +833,10 @@ impl<'m> Worker<'m> {
         request: &Request,
     ) -> Result<bool, EngineError> {
         let mut position = span.start;
-        for chunk in tokens[span].chunks(self.n_batch) {
+        for (i, chunk) in tokens[span].chunks(self.n_batch).enumerate() {
+            if i > 0 {
+                self.serve_urgent(request, seq, None)?;
+            }
             if request.cancel.is_cancelled() {
                 return Ok(false);
             }
@@ -803,6 +899,7 @@ impl<'m> Worker<'m> {
             self.vocab_pieces = Some(VocabPieces::new(self.model));
         }
         while generated < max_tokens {
+            self.serve_urgent(request, seq, Some(&mut logits_index))?;
             if request.cancel.is_cancelled() || events.is_closed() {
                 cancelled = true;
                 break;

@@ -32,7 +32,8 @@ pub enum Priority {
     Background,
     /// A person is waiting (hover, code action, ask, chat).
     Interactive,
-    /// Inline completion: waited on at typing speed, superseded often.
+    /// Inline completion: waited on at typing speed, superseded often. Preempts a running
+    /// request of lower priority in the other slot (the embedded backend).
     Completion,
 }
 
@@ -209,6 +210,9 @@ pub struct EngineStatus {
     pub cancelled: u64,
     /// Requests dropped from the queue because a newer one superseded them.
     pub superseded: u64,
+    /// Requests that ran at once inside the generation of a lower-priority one (a completion
+    /// during a hover explanation), which then resumed.
+    pub preempted: u64,
     pub prompt_tokens_decoded: u64,
     pub prompt_tokens_reused: u64,
     pub generated_tokens: u64,

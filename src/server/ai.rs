@@ -3,6 +3,7 @@
 //! helpers every AI feature shares (progress after 300 ms, one clear message when the model is
 //! unavailable).
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
@@ -13,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tower_lsp_server::Client;
 use tower_lsp_server::ls_types::{self as lsp, NumberOrString};
 
+use crate::assist::completion::Completion;
 use crate::config::{Config, ConfigSources};
 use crate::engine::{self, Engine, EngineStatus};
 use crate::memory::MemoryStore;
@@ -60,6 +62,21 @@ impl Drop for LoadingFlag<'_> {
         self.0.store(false, Ordering::SeqCst);
     }
 }
+/// Completion-item suggestions kept by place, finished or in progress (the oldest go first).
+pub const ITEM_SUGGESTIONS: usize = 16;
+
+/// The place of a completion-item request: document, its version, cursor.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ItemPlace {
+    pub uri: String,
+    pub version: i32,
+    pub line: u32,
+    pub character: u32,
+}
+
+/// A suggestion for an [`ItemPlace`]: `None` while the model works, then what it found (`None`
+/// inside: nothing worth proposing).
+pub type ItemSuggestion = tokio::sync::watch::Receiver<Option<Option<Completion>>>;
 
 /// The AI state of a session. Cheap to reach from every handler (`Session::ai`).
 #[derive(Default)]
@@ -86,6 +103,9 @@ pub struct Ai {
     completion_counter: AtomicU64,
     /// Inline completions that reached the model (past debounce and supersession).
     pub completions_generated: AtomicU64,
+    /// Completion-item suggestions by place, at most [`ITEM_SUGGESTIONS`]: a request that ran
+    /// out of time leaves its generation here for the next request at the same place.
+    item_suggestions: Mutex<VecDeque<(ItemPlace, ItemSuggestion)>>,
     progress_counter: AtomicU64,
 }
 
@@ -349,6 +369,30 @@ impl Ai {
             .remove_if(document, |_, (live, _)| *live == number);
     }
 
+    /// The suggestion at `place`, finished or in progress; else `Err` with the sender through
+    /// which the caller, now registered as its producer, hands it over.
+    pub fn item_suggestion(
+        &self,
+        place: &ItemPlace,
+    ) -> Result<ItemSuggestion, tokio::sync::watch::Sender<Option<Option<Completion>>>> {
+        let mut suggestions = lock(&self.item_suggestions);
+        if let Some((_, found)) = suggestions.iter().find(|(p, _)| p == place) {
+            return Ok(found.clone());
+        }
+        let (sender, receiver) = tokio::sync::watch::channel(None);
+        suggestions.push_back((place.clone(), receiver));
+        while suggestions.len() > ITEM_SUGGESTIONS {
+            suggestions.pop_front();
+        }
+        Err(sender)
+    }
+
+    /// Forgets the suggestion at `place` (its generation was cancelled or failed: the next
+    /// request there starts again).
+    pub fn forget_item_suggestion(&self, place: &ItemPlace) {
+        lock(&self.item_suggestions).retain(|(p, _)| p != place);
+    }
+
     /// Where generated markdown (explanations) is written.
     pub fn cache_dir(&self) -> PathBuf {
         crate::dirs::explanations_dir()
@@ -377,11 +421,19 @@ impl Ai {
         }
         let number = self.progress_counter.fetch_add(1, Ordering::Relaxed);
         let token = NumberOrString::String(format!("pith/generate/{number}"));
-        let progress = match client.create_work_done_progress(token.clone()).await {
-            Ok(()) => Some(client.progress(token, title.to_string()).begin().await),
-            Err(_) => None,
+        let begin = async {
+            match client.create_work_done_progress(token.clone()).await {
+                Ok(()) => Some(client.progress(token, title.to_string()).begin().await),
+                Err(_) => None,
+            }
         };
-        let value = work.await;
+        tokio::pin!(begin);
+        // The work goes on while the client answers `workDoneProgress/create`: Helix answers
+        // nothing while it waits for a code action's resolve, which is this very work.
+        let (value, progress) = tokio::select! {
+            value = &mut work => (value, None),
+            progress = &mut begin => (work.await, progress),
+        };
         if let Some(progress) = progress {
             progress.finish().await;
         }

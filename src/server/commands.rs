@@ -258,6 +258,7 @@ pub fn status(session: &Session) -> Value {
         "completed": engine.as_ref().map_or(0, |s| s.completed),
         "cancelled": engine.as_ref().map_or(0, |s| s.cancelled),
         "superseded": engine.as_ref().map_or(0, |s| s.superseded),
+        "preempted": engine.as_ref().map_or(0, |s| s.preempted),
         "promptTokensDecoded": engine.as_ref().map_or(0, |s| s.prompt_tokens_decoded),
         "promptTokensReused": engine.as_ref().map_or(0, |s| s.prompt_tokens_reused),
         "generatedTokens": engine.as_ref().map_or(0, |s| s.generated_tokens),

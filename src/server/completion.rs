@@ -6,12 +6,13 @@
 //! reaches the engine, where it supersedes anything still queued for the same document. So a
 //! burst of keystrokes costs at most one generation.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tower_lsp_server::Client;
 use tower_lsp_server::ls_types::{self as lsp, Uri};
 
-use super::ai::document_key;
+use super::ai::{ItemPlace, document_key};
 use super::session::Session;
 use super::shared::memories;
 use crate::assist::completion::{self, Completion, CompletionInput};
@@ -114,8 +115,13 @@ pub fn fallback_enabled(session: &Session) -> bool {
 }
 
 /// `textDocument/completion`: one item, labelled as the model's.
+///
+/// Clients give up on a request after a while (Helix: 20 s), and a cold model on a busy
+/// machine can take longer. So the reply waits at most `completion.item_budget_ms`; past it it
+/// is an empty list marked incomplete while generation goes on, and the next request at the
+/// same place (document version and cursor: typing or asking again) gets the finished item.
 pub async fn completion_item(
-    session: &Session,
+    session: &Arc<Session>,
     client: &Client,
     params: lsp::CompletionParams,
 ) -> Option<lsp::CompletionResponse> {
@@ -124,7 +130,47 @@ pub async fn completion_item(
     }
     let position = params.text_document_position;
     let uri = position.text_document.uri;
-    let (completion, at) = complete_at(session, client, &uri, position.position).await?;
+    let at = position.position;
+    let version = session.documents.get(&uri).map_or(-1, |d| d.version());
+    let place = ItemPlace {
+        uri: document_key(&uri),
+        version,
+        line: at.line,
+        character: at.character,
+    };
+    let mut suggestion = match session.ai.item_suggestion(&place) {
+        Ok(existing) => existing,
+        Err(sender) => {
+            let receiver = sender.subscribe();
+            let (session, client, uri) = (session.clone(), client.clone(), uri.clone());
+            // Not tied to this request: a reply that runs out of time leaves it running.
+            tokio::spawn(async move {
+                match complete_at(&session, &client, &uri, at).await {
+                    Some((completion, _)) => {
+                        let _ = sender.send(Some(Some(completion)));
+                    }
+                    None => {
+                        session.ai.forget_item_suggestion(&place);
+                        let _ = sender.send(Some(None));
+                    }
+                }
+            });
+            receiver
+        }
+    };
+    let budget = Duration::from_millis(session.ai.config().completion.item_budget_ms);
+    let ready = tokio::time::timeout(budget, suggestion.wait_for(Option::is_some)).await;
+    let completion = match ready {
+        Ok(Ok(ready)) => ready.clone().flatten(),
+        Ok(Err(_)) => None,
+        Err(_) => {
+            tracing::info!("completion item: the model is still working; answering incomplete");
+            return Some(lsp::CompletionResponse::List(lsp::CompletionList {
+                is_incomplete: true,
+                items: Vec::new(),
+            }));
+        }
+    }?;
     let first_line = completion.text.lines().find(|l| !l.trim().is_empty())?;
     let item = lsp::CompletionItem {
         label: format!("✦ {}", first_line.trim()),

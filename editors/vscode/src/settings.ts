@@ -14,6 +14,7 @@ export const SETTING_KEYS = [
   'completion.debounce_ms',
   'completion.max_tokens',
   'completion.completion_item_fallback',
+  'completion.item_budget_ms',
   'hover.explain',
   'hover.timeout_ms',
 ] as const;

@@ -31,6 +31,7 @@ M.known_settings = {
   'completion.debounce_ms',
   'completion.max_tokens',
   'completion.completion_item_fallback',
+  'completion.item_budget_ms',
   'hover.explain',
   'hover.timeout_ms',
 }
