@@ -720,7 +720,7 @@ fn a_server_that_dies_or_restarts_is_reported_and_recovered_without_restarting_p
         Duration::from_secs(30),
     );
     eprintln!("died: {warning}");
-    assert_eq!(warning["type"], 2, "a warning: {warning}");
+    assert_eq!(warning["params"]["type"], 2, "a warning: {warning}");
 
     // While it is down: empty answers, and no second message for the same outage.
     assert!(inline(&mut client, &uri, cursor.clone()).is_empty());
@@ -740,7 +740,7 @@ fn a_server_that_dies_or_restarts_is_reported_and_recovered_without_restarting_p
         |m| m["message"].as_str().unwrap_or("").contains("answers again"),
         Duration::from_secs(10),
     );
-    assert_eq!(back["type"], 3, "{back}");
+    assert_eq!(back["params"]["type"], 3, "{back}");
     assert!(client.shutdown_and_exit().success());
 }
 

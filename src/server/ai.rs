@@ -191,7 +191,7 @@ impl Ai {
                     client
                         .show_message(
                             lsp::MessageType::WARNING,
-                            format!("pith: {error}. Suggestions are off until it answers again."),
+                            format!("pith: {error}. Suggestions are off until the server is back."),
                         )
                         .await;
                 }
