@@ -51,7 +51,9 @@ fn model() -> Option<PathBuf> {
 /// The server binary and the model, or a loud skip.
 fn prerequisites() -> Option<(PathBuf, PathBuf)> {
     let Some(binary) = server_binary() else {
-        loud_skip("llama-server is not built: run scripts/llama-server.sh (scripts/test-deps.sh does)");
+        loud_skip(
+            "llama-server is not built: run scripts/llama-server.sh (scripts/test-deps.sh does)",
+        );
         return None;
     };
     let Some(model) = model() else {
@@ -112,7 +114,12 @@ impl LlamaServer {
             .args(["-m"])
             .arg(&self.model)
             .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
-            .args(["--parallel", &self.parallel.to_string(), "--cache-reuse", "256"])
+            .args([
+                "--parallel",
+                &self.parallel.to_string(),
+                "--cache-reuse",
+                "256",
+            ])
             .args(["-c", &context, "-t", "1", "--slots", "-v", "--no-webui"])
             .stdin(Stdio::null())
             .stdout(log)
@@ -157,9 +164,9 @@ impl LlamaServer {
             return usize::MAX;
         };
         let slots: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-        slots
-            .as_array()
-            .map_or(usize::MAX, |s| s.iter().filter(|s| s["is_processing"] == true).count())
+        slots.as_array().map_or(usize::MAX, |s| {
+            s.iter().filter(|s| s["is_processing"] == true).count()
+        })
     }
 
     fn kill(&mut self) {
@@ -210,7 +217,10 @@ impl RequestLog {
     }
 
     fn text(&self) -> String {
-        self.bodies.lock().unwrap_or_else(|e| e.into_inner()).join("\n")
+        self.bodies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .join("\n")
     }
 }
 
@@ -253,7 +263,9 @@ fn relay(client: TcpStream, upstream: u16, bodies: &Mutex<Vec<String>>) -> Optio
 /// A plain HTTP/1.1 GET on the loopback: (status, body).
 fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
     write!(
         stream,
         "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
@@ -262,7 +274,9 @@ fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
     let status = response.split_whitespace().nth(1)?.parse().ok()?;
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())?;
     Some((status, body))
 }
 
@@ -377,7 +391,10 @@ fn completion_chat_and_kv_reuse_through_a_real_llama_server() {
     eprintln!("infill: {text:?}");
     assert!(!text.trim().is_empty(), "no suggestion from /infill");
     let body: Value = serde_json::from_str(&requests.text()).expect("one JSON request");
-    assert_eq!(body["input_extra"][0]["filename"], "shop/pricing.py", "{body}");
+    assert_eq!(
+        body["input_extra"][0]["filename"], "shop/pricing.py",
+        "{body}"
+    );
     assert_eq!(body["input_extra"][0]["text"], PRICING, "{body}");
     assert!(server.log_text().contains("creating infill tasks"));
     let infill = remote(&server.url(), RemoteApi::Infill);
@@ -386,7 +403,10 @@ fn completion_chat_and_kv_reuse_through_a_real_llama_server() {
     let openai = remote(&server.url(), RemoteApi::Openai);
     let (text, _) = finish(&openai, cart_fim("", 24)).expect("v1/completions");
     eprintln!("completions: {text:?}");
-    assert!(!text.trim().is_empty(), "no suggestion from /v1/completions");
+    assert!(
+        !text.trim().is_empty(),
+        "no suggestion from /v1/completions"
+    );
 
     // Chat, streamed: more than one piece arrives.
     let mut events = openai.submit(Request::new(
@@ -424,7 +444,10 @@ fn completion_chat_and_kv_reuse_through_a_real_llama_server() {
     let (_, cold) = finish(&infill, cart_fim("items = self.items\n        ", 8)).expect("cold");
     let (_, warm) = finish(
         &infill,
-        cart_fim("items = self.items\n        count = len(items)\n        ", 8),
+        cart_fim(
+            "items = self.items\n        count = len(items)\n        ",
+            8,
+        ),
     )
     .expect("warm");
     let ratio = |s: RequestStats| f64::from(s.reused_tokens) / f64::from(s.prompt_tokens.max(1));
@@ -437,7 +460,10 @@ fn completion_chat_and_kv_reuse_through_a_real_llama_server() {
         100.0 * ratio(warm)
     );
     assert!(warm.prompt_tokens > 50, "{warm:?}");
-    assert!(ratio(warm) > 0.6, "the server re-decoded the prompt: {warm:?}");
+    assert!(
+        ratio(warm) > 0.6,
+        "the server re-decoded the prompt: {warm:?}"
+    );
     let embedded = LlamaEngine::open(&pith::engine::EngineSettings {
         model: Some(model.clone()),
         threads: Some(1),
@@ -447,7 +473,10 @@ fn completion_chat_and_kv_reuse_through_a_real_llama_server() {
     let _ = finish(&embedded, cart_fim("items = self.items\n        ", 8)).expect("cold");
     let (_, local) = finish(
         &embedded,
-        cart_fim("items = self.items\n        count = len(items)\n        ", 8),
+        cart_fim(
+            "items = self.items\n        count = len(items)\n        ",
+            8,
+        ),
     )
     .expect("warm");
     eprintln!(
@@ -473,7 +502,11 @@ fn a_cancelled_completion_frees_its_slot_on_the_server() {
     let cancel = request.cancel.clone();
     let mut events = engine.submit(request);
     first_text(&mut events);
-    assert_eq!(server.busy_slots(), 1, "the completion is not running on the server");
+    assert_eq!(
+        server.busy_slots(),
+        1,
+        "the completion is not running on the server"
+    );
     let cancelled_at = Instant::now();
     cancel.cancel();
     let released = loop {
@@ -522,7 +555,10 @@ fn a_server_that_dies_mid_stream_or_is_loading_gives_clear_errors_then_recovers(
     };
     eprintln!("died: {died}");
     assert!(died.contains("remote backend"), "{died}");
-    assert!(died.contains("broke off") || died.contains("ended before"), "{died}");
+    assert!(
+        died.contains("broke off") || died.contains("ended before"),
+        "{died}"
+    );
 
     // It restarts on the same port.
     server.restart();
@@ -532,12 +568,18 @@ fn a_server_that_dies_mid_stream_or_is_loading_gives_clear_errors_then_recovers(
         if let Some((503, _)) = http_get(server.port, "/health") {
             break finish(&engine, cart_fim("", 4)).expect_err("503 while loading");
         }
-        assert!(Instant::now() < deadline, "the restarted server never answered 503");
+        assert!(
+            Instant::now() < deadline,
+            "the restarted server never answered 503"
+        );
         std::thread::sleep(Duration::from_millis(5));
     };
     eprintln!("503: {error}");
     assert!(error.contains("remote backend"), "{error}");
-    assert!(error.contains("503") && error.contains("Loading model"), "{error}");
+    assert!(
+        error.contains("503") && error.contains("Loading model"),
+        "{error}"
+    );
     assert!(error.contains("tries again"), "{error}");
     // The same engine recovers by itself once the model is loaded.
     server.wait_ready(MODEL_TIMEOUT);
@@ -632,7 +674,11 @@ fn editor_features_go_through_the_server_and_secrets_never_reach_it() {
     client.did_open(&uri, "python", 1, &cart);
 
     // Inline completion through /infill.
-    let items = inline(&mut client, &uri, position_of(&cart, "        \n        return", 8));
+    let items = inline(
+        &mut client,
+        &uri,
+        position_of(&cart, "        \n        return", 8),
+    );
     assert_eq!(items.len(), 1, "no suggestion: {}", client.stderr());
     eprintln!("inline: {}", items[0]["insertText"]);
 
@@ -643,7 +689,14 @@ fn editor_features_go_through_the_server_and_secrets_never_reach_it() {
         json!({"command": "pith.ask", "arguments": ["Where do the tax region and the deploy key come from?"]}),
     );
     eprintln!("ask: {answer}");
-    assert!(answer["answer"].as_str().unwrap_or("").split_whitespace().count() >= 5);
+    assert!(
+        answer["answer"]
+            .as_str()
+            .unwrap_or("")
+            .split_whitespace()
+            .count()
+            >= 5
+    );
 
     // A code action (docstring), through /v1/chat/completions.
     let pricing = fixture.uri("shop/pricing.py");
@@ -665,14 +718,29 @@ fn editor_features_go_through_the_server_and_secrets_never_reach_it() {
     // The status names the server, counts the requests, and says what the remote lacks.
     let status = status(&mut client);
     eprintln!("status: {status}");
-    assert!(status["model"].as_str().unwrap_or("").contains(&requests.url()), "{status}");
+    assert!(
+        status["model"]
+            .as_str()
+            .unwrap_or("")
+            .contains(&requests.url()),
+        "{status}"
+    );
     assert!(status["completed"].as_u64().unwrap_or(0) >= 3, "{status}");
-    assert_eq!(status["unavailable"], json!(["guided decoding: off (remote)"]));
+    assert_eq!(
+        status["unavailable"],
+        json!(["guided decoding: off (remote)"])
+    );
 
     // What the server received has the prompts, but not the secrets.
     let log = requests.text();
-    assert!(log.contains("input_prefix") && log.contains("\"messages\""), "{log}");
-    assert!(log.contains("def apply_tax"), "the request bodies are not in the log");
+    assert!(
+        log.contains("input_prefix") && log.contains("\"messages\""),
+        "{log}"
+    );
+    assert!(
+        log.contains("def apply_tax"),
+        "the request bodies are not in the log"
+    );
     assert!(
         log.contains("def tax_region()"),
         "the settings file was never sent as context, so the check proves nothing"
@@ -698,7 +766,12 @@ fn a_server_that_dies_or_restarts_is_reported_and_recovered_without_restarting_p
     let uri = fixture.uri("shop/cart.py");
     client.did_open(&uri, "python", 1, CART);
     let cursor = position_of(CART, "        \n        return", 8);
-    assert_eq!(inline(&mut client, &uri, cursor.clone()).len(), 1, "{}", client.stderr());
+    assert_eq!(
+        inline(&mut client, &uri, cursor.clone()).len(),
+        1,
+        "{}",
+        client.stderr()
+    );
 
     // The server dies while it streams a completion.
     let id = client.send_request(
@@ -716,7 +789,12 @@ fn a_server_that_dies_or_restarts_is_reported_and_recovered_without_restarting_p
     assert_eq!(response["result"]["items"], json!([]), "{response}");
     let warning = client.wait_for_notification(
         "window/showMessage",
-        |m| m["message"].as_str().unwrap_or("").contains("remote backend"),
+        |m| {
+            m["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("remote backend")
+        },
         Duration::from_secs(30),
     );
     eprintln!("died: {warning}");
@@ -727,17 +805,32 @@ fn a_server_that_dies_or_restarts_is_reported_and_recovered_without_restarting_p
     let warnings = client
         .notifications("window/showMessage")
         .iter()
-        .filter(|m| m["message"].as_str().unwrap_or("").contains("remote backend"))
+        .filter(|m| {
+            m["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("remote backend")
+        })
         .count();
     assert_eq!(warnings, 1);
 
     // It comes back on the same port: the next request is answered, pith was not restarted.
     server.restart();
     server.wait_ready(MODEL_TIMEOUT);
-    assert_eq!(inline(&mut client, &uri, cursor).len(), 1, "{}", client.stderr());
+    assert_eq!(
+        inline(&mut client, &uri, cursor).len(),
+        1,
+        "{}",
+        client.stderr()
+    );
     let back = client.wait_for_notification(
         "window/showMessage",
-        |m| m["message"].as_str().unwrap_or("").contains("answers again"),
+        |m| {
+            m["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("answers again")
+        },
         Duration::from_secs(10),
     );
     assert_eq!(back["params"]["type"], 3, "{back}");
@@ -790,7 +883,11 @@ fn editing_session(url: String, editor: usize, completions: usize) -> (Vec<Durat
         let line = before.matches('\n').count();
         let character = before.rsplit('\n').next().unwrap_or("").len();
         let started = Instant::now();
-        let items = inline(&mut client, &uri, json!({"line": line, "character": character}));
+        let items = inline(
+            &mut client,
+            &uri,
+            json!({"line": line, "character": character}),
+        );
         times.push(started.elapsed());
         for item in items {
             answers.push(item["insertText"].as_str().unwrap_or("").to_string());
@@ -801,7 +898,12 @@ fn editing_session(url: String, editor: usize, completions: usize) -> (Vec<Durat
         "textDocument/hover",
         json!({"textDocument": {"uri": uri}, "position": hover_at}),
     );
-    answers.push(hover["contents"]["value"].as_str().unwrap_or("").to_string());
+    answers.push(
+        hover["contents"]["value"]
+            .as_str()
+            .unwrap_or("")
+            .to_string(),
+    );
     // An occasional question: every fourth editor asks one.
     if editor % 4 == 0 {
         let ask = model_request(

@@ -183,7 +183,7 @@ pub fn bench(cli: &Cli, command: &BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Remote {
             url,
             api,
-            model,
+            model_name,
             api_key_env,
             rounds,
         } => {
@@ -195,7 +195,7 @@ pub fn bench(cli: &Cli, command: &BenchCommand) -> anyhow::Result<()> {
             let settings = engine::RemoteSettings {
                 url: url.clone(),
                 api,
-                model: model.clone(),
+                model: model_name.clone(),
                 api_key_env: api_key_env.clone(),
                 ..engine::RemoteSettings::default()
             };
@@ -316,12 +316,14 @@ fn bench_remote(settings: engine::RemoteSettings, rounds: usize) -> anyhow::Resu
     let url = settings.url.clone();
     let engine = engine::RemoteEngine::new(settings)?;
     println!("server: {url}");
-    let source = synthetic_source(40);
+    // About 700 prompt tokens per completion, like a typical inline completion's.
+    let source = synthetic_source(12);
+    let shapes = synthetic_source(4);
     let fim = |round: usize, line: &str| Prompt::Fim {
         repo: "bench".into(),
         context: vec![ContextFile {
-            path: "geometry.py".into(),
-            text: format!("# round {round}\n{source}"),
+            path: "shapes.py".into(),
+            text: format!("# round {round}\n{shapes}"),
         }],
         path: "bench.py".into(),
         prefix: format!("# round {round}\n{source}def volume(radius, height):\n{line}"),
@@ -331,7 +333,9 @@ fn bench_remote(settings: engine::RemoteSettings, rounds: usize) -> anyhow::Resu
         Prompt::Chat(vec![
             Message {
                 role: Role::System,
-                content: format!("You explain Python code in one sentence. (round {round})\n{source}"),
+                content: format!(
+                    "You explain Python code in one sentence. (round {round})\n{source}"
+                ),
             },
             Message {
                 role: Role::User,
@@ -348,10 +352,7 @@ fn bench_remote(settings: engine::RemoteSettings, rounds: usize) -> anyhow::Resu
         .unwrap_or(0);
     for round in 0..rounds {
         let round = stamp + round;
-        let first = timed(
-            &engine,
-            request(fim(round, "    "), 16, Slot::Completion),
-        )?;
+        let first = timed(&engine, request(fim(round, "    "), 16, Slot::Completion))?;
         let second = timed(
             &engine,
             request(

@@ -181,7 +181,7 @@ pub enum BenchCommand {
         api: String,
         /// Model name sent to the server (Ollama and vLLM want one).
         #[arg(long, default_value = "")]
-        model: String,
+        model_name: String,
         /// Name of the environment variable that holds the API key, if the server wants one.
         #[arg(long)]
         api_key_env: Option<String>,
