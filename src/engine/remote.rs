@@ -393,6 +393,7 @@ fn stream(
         generated_tokens: generated,
         prompt_ms,
         generate_ms: generating.elapsed().as_millis() as u64,
+        guided_tokens: 0,
     }))
 }
 
