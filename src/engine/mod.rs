@@ -217,6 +217,8 @@ pub struct EngineStatus {
     pub prompt_tokens_reused: u64,
     pub generated_tokens: u64,
     pub last_error: Option<String>,
+    /// Features this backend does not offer, in words (e.g. `guided decoding: off (remote)`).
+    pub unavailable: Vec<String>,
 }
 
 /// A model backend. Implementations run generation off the caller's thread.

@@ -6,6 +6,11 @@
 //! per request, so a slow server never blocks the caller. Stop strings and the stop predicate are
 //! applied here as well, so both backends cut text the same way.
 //!
+//! llama-server reports in its last chunk how much of the prompt it found in its KV cache
+//! (`timings.cache_n` / `prompt_n`): those become the request's `reused_tokens`, so KV reuse is
+//! measured on the server as it is for the embedded engine. A cancelled request drops the
+//! connection, which makes llama-server stop generating and release its slot.
+//!
 //! Privacy: every text part of a prompt passes through `scrub::scrub_text` before it is
 //! put in a request body, so credentials in the buffer or the retrieved context never leave the
 //! machine (see `scrubbed`).
@@ -26,6 +31,10 @@ use super::{
     RequestStats, estimate_tokens,
 };
 use crate::scrub::{self, Finding};
+
+/// Features of the embedded engine that the remote backend does not offer (yet), for the
+/// status: the index-guided decoding needs logit constraints pith does not send to a server.
+pub const REMOTE_LACKS: &[&str] = &["guided decoding: off (remote)"];
 
 struct Shared {
     status: Mutex<EngineStatus>,
@@ -73,6 +82,7 @@ impl RemoteEngine {
                 status: Mutex::new(EngineStatus {
                     model: name,
                     loaded: true,
+                    unavailable: REMOTE_LACKS.iter().map(|s| s.to_string()).collect(),
                     ..EngineStatus::default()
                 }),
                 in_flight: Mutex::new(HashMap::new()),
@@ -112,7 +122,9 @@ impl Engine for RemoteEngine {
                 match result {
                     Ok(Some(stats)) => {
                         status.completed += 1;
-                        status.prompt_tokens_decoded += u64::from(stats.prompt_tokens);
+                        status.prompt_tokens_decoded +=
+                            u64::from(stats.prompt_tokens.saturating_sub(stats.reused_tokens));
+                        status.prompt_tokens_reused += u64::from(stats.reused_tokens);
                         status.generated_tokens += u64::from(stats.generated_tokens);
                         let _ = tx.send(Event::Done(stats));
                     }
@@ -313,8 +325,7 @@ fn stream(
     if !code.is_success() {
         let mut body = response.into_body();
         let text = body.read_to_string().unwrap_or_default();
-        let text: String = text.chars().take(300).collect();
-        return Err(fail(format!("{url} answered {code}: {text}")));
+        return Err(fail(refusal(&url, code.as_u16(), &text)));
     }
     let prompt_ms = started.elapsed().as_millis() as u64;
     let generating = Instant::now();
@@ -322,6 +333,8 @@ fn stream(
     let mut text = TextStream::new(request);
     let mut generated = 0u32;
     let mut finished = false;
+    // llama-server's own count of the prompt and of its cached part, from the last chunk.
+    let mut timings: Option<(u32, u32)> = None;
     for line in reader.lines() {
         if request.cancel.is_cancelled() || events.is_closed() {
             return Ok(None);
@@ -339,6 +352,9 @@ fn stream(
             .map_err(|e| fail(format!("malformed stream data ({e}): {data:.120}")))?;
         if let Some(error) = chunk.get("error") {
             return Err(fail(format!("server error: {error}")));
+        }
+        if let Some(found) = server_timings(&chunk) {
+            timings = Some(found);
         }
         let choice = chunk.get("choices").and_then(|c| c.get(0));
         let piece = choice
@@ -370,12 +386,46 @@ fn stream(
         ));
     }
     text.finish(events);
+    let (prompt_tokens, reused_tokens) = timings.unwrap_or((prompt_tokens, 0));
     Ok(Some(RequestStats {
         prompt_tokens,
-        reused_tokens: 0,
+        reused_tokens,
         generated_tokens: generated,
         prompt_ms,
         generate_ms: generating.elapsed().as_millis() as u64,
         guided_tokens: 0,
     }))
+}
+
+/// `(prompt tokens, of which cached)` from a llama-server chunk's `timings`, if it has them.
+fn server_timings(chunk: &Value) -> Option<(u32, u32)> {
+    let timings = chunk.get("timings")?;
+    let count = |key: &str| {
+        timings
+            .get(key)
+            .and_then(Value::as_u64)
+            .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+    };
+    let processed = count("prompt_n")?;
+    let cached = count("cache_n").unwrap_or(0);
+    Some((processed.saturating_add(cached), cached))
+}
+
+/// The error for a refused request: the server's own message (OpenAI-style `error.message`),
+/// and for 503 what it means and that pith tries again by itself.
+fn refusal(url: &str, code: u16, body: &str) -> String {
+    let parsed: Option<Value> = serde_json::from_str(body).ok();
+    let message = parsed
+        .as_ref()
+        .and_then(|v| v.pointer("/error/message").or_else(|| v.get("message")))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| body.chars().take(300).collect());
+    match code {
+        503 => format!(
+            "{url} is busy or still loading its model (503: {message}); \
+             pith tries again on the next request"
+        ),
+        _ => format!("{url} answered {code}: {message}"),
+    }
 }

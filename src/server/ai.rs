@@ -92,6 +92,8 @@ pub struct Ai {
     unavailable_reported: AtomicBool,
     /// True while a load of the model runs (for `pith.status`).
     model_loading: AtomicBool,
+    /// The remote server failed and the user was told; cleared (and said) when it answers again.
+    remote_failing: AtomicBool,
     memory: Mutex<Option<MemoryStore>>,
     memory_opened: AtomicBool,
     /// Explanations by symbol content key (the persistent copy is in `memory`).
@@ -238,6 +240,35 @@ impl Ai {
                 }
                 None
             }
+        }
+    }
+
+    /// Tells the user, once per outage, that the model server failed a request nobody sees
+    /// fail otherwise (an inline completion, a hover explanation): those answer empty. Each
+    /// request tries the server again, so the next success ends the outage (and says so).
+    pub async fn report_outcome<T>(&self, client: &Client, result: &crate::assist::Result<T>) {
+        match result {
+            Err(crate::assist::AssistError::Engine(error @ engine::EngineError::Remote { .. })) => {
+                if !self.remote_failing.swap(true, Ordering::SeqCst) {
+                    client
+                        .show_message(
+                            lsp::MessageType::WARNING,
+                            format!("pith: {error}. Suggestions are off until the server is back."),
+                        )
+                        .await;
+                }
+            }
+            Ok(_) => {
+                if self.remote_failing.swap(false, Ordering::SeqCst) {
+                    client
+                        .show_message(
+                            lsp::MessageType::INFO,
+                            "pith: the model server answers again.",
+                        )
+                        .await;
+                }
+            }
+            Err(_) => {}
         }
     }
 

@@ -263,6 +263,7 @@ pub fn status(session: &Session) -> Value {
         "promptTokensReused": engine.as_ref().map_or(0, |s| s.prompt_tokens_reused),
         "generatedTokens": engine.as_ref().map_or(0, |s| s.generated_tokens),
         "lastError": engine.as_ref().and_then(|s| s.last_error.clone()),
+        "unavailable": engine.as_ref().map(|s| s.unavailable.clone()).unwrap_or_default(),
         "completionsGenerated": session
             .ai
             .completions_generated

@@ -60,6 +60,7 @@ async fn complete_at(
         .with_progress(client, &session.capabilities, "pith: completing", work)
         .await;
     session.ai.finish_completion(&key, number);
+    session.ai.report_outcome(client, &result).await;
     match result {
         Ok(completion) if !completion.text.is_empty() => Some((completion, position)),
         Ok(_) => None,
