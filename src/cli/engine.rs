@@ -238,6 +238,10 @@ fn bench_engine(cli: &Cli, threads: Option<usize>) -> anyhow::Result<()> {
     };
     let threads = threads.unwrap_or_else(engine::llama::physical_cores);
     println!("threads: {threads}");
+    // With a draft, the comparison alone: the rest is the same as without one.
+    if let Some(draft) = bench_draft(cli, &settings) {
+        return bench_speculative(&settings, &draft);
+    }
     let raw = engine::llama::raw_bench(&settings, 512, 64, 3)?;
     println!("pp512: {:.2} tokens/s", raw.pp_tokens_per_s);
     println!("tg64:  {:.2} tokens/s", raw.tg_tokens_per_s);
@@ -271,10 +275,7 @@ fn bench_engine(cli: &Cli, threads: Option<usize>) -> anyhow::Result<()> {
     );
     let status: EngineStatus = engine.status();
     tracing::debug!(?status, "bench engine");
-    drop(engine);
-    if let Some(draft) = bench_draft(cli, &settings) {
-        bench_speculative(&settings, &draft)?;
-    }
+
     match peak_rss_kib() {
         Some(kib) => println!("peak rss: {:.1} MiB", kib as f64 / 1024.0),
         None => println!("peak rss: unknown"),
@@ -291,6 +292,9 @@ fn bench_draft(cli: &Cli, settings: &EngineSettings) -> Option<std::path::PathBu
     }
 }
 
+/// Tokens generated per prompt of the speculative comparison.
+const BENCH_TOKENS: u32 = 128;
+
 /// Ask-shaped chat prompts: excerpts of the synthetic source and a question about them.
 fn bench_questions() -> Vec<Prompt> {
     let source = synthetic_source(12);
@@ -298,7 +302,6 @@ fn bench_questions() -> Vec<Prompt> {
         "What does area_3 compute, and how does it differ from area_7?",
         "Explain how the area functions use the math module.",
         "Which function would I change to compute the area of circle number 10 differently?",
-        "Summarize what this file defines, citing path:line.",
     ]
     .iter()
     .map(|question| {
@@ -336,7 +339,7 @@ fn bench_speculative(settings: &EngineSettings, draft: &Path) -> anyhow::Result<
     for prompt in &prompts {
         let mut texts = [String::new(), String::new()];
         for (i, engine) in [&plain as &dyn Engine, &drafted].into_iter().enumerate() {
-            let stats = run_blocking(engine, request(prompt.clone(), 256, Slot::Chat), |t| {
+            let stats = run_blocking(engine, request(prompt.clone(), BENCH_TOKENS, Slot::Chat), |t| {
                 texts[i].push_str(t)
             })?;
             tokens[i] += u64::from(stats.generated_tokens);
@@ -350,7 +353,8 @@ fn bench_speculative(settings: &EngineSettings, draft: &Path) -> anyhow::Result<
     let speed = |i: usize| tokens[i] as f64 * 1000.0 / ms[i].max(1) as f64;
     let status = drafted.status();
     println!(
-        "speculative: draft {} on {} ask-shaped prompts, greedy, up to 256 tokens each",
+        "speculative: draft {} on {} ask-shaped prompts, greedy, up to {BENCH_TOKENS} tokens \
+         each",
         draft.display(),
         prompts.len()
     );

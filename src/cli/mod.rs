@@ -168,7 +168,8 @@ pub enum ModelCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
-    /// Prompt and generation speed, time to first token cold and warm, peak RSS.
+    /// Prompt and generation speed, time to first token cold and warm, peak RSS; with
+    /// `--draft`: generation speed with the draft model against without, on chat prompts.
     Engine {
         #[arg(long)]
         threads: Option<usize>,

@@ -55,7 +55,10 @@ impl LspClient {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .env("PITH_LOG", "info");
+            .env("PITH_LOG", "info")
+            // The suites' expectations are the default model's: chat stays on it even where
+            // the 1.5B is installed (tests/engine.rs covers routing chat to it).
+            .env("PITH_CHAT_MODEL", "same");
         for (key, value) in envs {
             command.env(key, value);
         }
