@@ -199,6 +199,9 @@ pub fn complete_batch(cli: &Cli, args: &CompleteArgs) -> anyhow::Result<()> {
     if args.no_context {
         config.completion.budget_tokens = Some(0);
     }
+    if args.no_guide {
+        config.completion.guided = false;
+    }
     let engine = engine::open(&completion_settings(cli, &config))?;
     let settings = CompletionSettings::from_config(&config, engine.parameters());
     let table = crate::retrieve::scan(&root);
@@ -259,12 +262,16 @@ pub fn complete_batch(cli: &Cli, args: &CompleteArgs) -> anyhow::Result<()> {
         } else {
             Vec::new()
         };
+        let guide = settings
+            .guided
+            .then(|| completion::code_guide_in(&table, &input));
         let result = runtime.block_on(completion::complete_with(
             &*engine,
             &config,
             &workspace,
             &input,
             &snippets,
+            guide,
             never_cancelled(),
         ));
         let (text, raw, prompt_tokens) = match result {

@@ -32,10 +32,10 @@ pub const MIN_DRAFT: usize = 2;
 /// Draft length of the first step of a request.
 const START_DRAFT: usize = 4;
 
-/// Adjusts the target's logits for the next token, given every token generated so far in this
-/// request (accepted or proposed before this position). Guided decoding masks tokens here; the
-/// greedy choice is made on the adjusted logits.
-pub type LogitsHook<'a> = dyn FnMut(&[LlamaToken], &mut [f32]) + 'a;
+/// Picks the target's token at a position instead of the argmax of its logits, given every
+/// token generated before it in this request (accepted, or proposed and being checked); `None`
+/// leaves the argmax. Guided decoding chooses here.
+pub type LogitsHook<'a> = dyn FnMut(&[LlamaToken], &[f32]) -> Option<LlamaToken> + 'a;
 
 /// The tokenizer fields of a GGUF that must agree between a target and its draft.
 const TOKENIZER_KEYS: [&str; 6] = [
@@ -210,19 +210,20 @@ pub fn argmax(logits: &[f32]) -> LlamaToken {
     LlamaToken(best as i32)
 }
 
-/// The greedy choice after `hook` adjusted a copy of the logits.
+/// The hook's choice, else the greedy one; counts the positions where the hook overruled it.
 fn choose(
     logits: &[f32],
     generated: &[LlamaToken],
     hook: &mut Option<&mut LogitsHook<'_>>,
+    overruled: &mut usize,
 ) -> LlamaToken {
-    match hook {
-        None => argmax(logits),
-        Some(hook) => {
-            let mut adjusted = logits.to_vec();
-            hook(generated, &mut adjusted);
-            argmax(&adjusted)
+    let best = argmax(logits);
+    match hook.as_mut().and_then(|hook| hook(generated, logits)) {
+        Some(token) => {
+            *overruled += usize::from(token != best);
+            token
         }
+        None => best,
     }
 }
 
@@ -248,6 +249,8 @@ pub struct Counts {
     /// Draft proposals checked by the target, and how many of them it kept.
     pub drafted: usize,
     pub accepted: usize,
+    /// Tokens where the hook overruled the target's first choice.
+    pub guided: usize,
     pub cancelled: bool,
 }
 
@@ -278,7 +281,12 @@ pub(crate) fn generate(
     // Prompt and accepted tokens; the target's cache holds all but the last once it is longer
     // than the prompt.
     let mut history = prompt.to_vec();
-    let mut pending = vec![choose(ctx.get_logits_ith(logits_index), &[], &mut hook)];
+    let mut pending = vec![choose(
+        ctx.get_logits_ith(logits_index),
+        &[],
+        &mut hook,
+        &mut counts.guided,
+    )];
     let mut draft_len = START_DRAFT.min(draft.max_draft);
     'outer: loop {
         // Emit what the last check produced.
@@ -316,9 +324,16 @@ pub(crate) fn generate(
             .map_err(|e| EngineError::Stopped(format!("decode failed: {e}")))?;
         let generated_before = history.len() - prompt.len();
         let mut accepted = 0;
+        // Overrulings at the positions whose tokens are emitted.
+        let mut guided = 0;
         let mut context = history[prompt.len()..].to_vec();
         loop {
-            let choice = choose(ctx.get_logits_ith(accepted as i32), &context, &mut hook);
+            let choice = choose(
+                ctx.get_logits_ith(accepted as i32),
+                &context,
+                &mut hook,
+                &mut guided,
+            );
             pending.push(choice);
             if accepted < proposals.len() && proposals[accepted] == choice && !is_end(choice) {
                 context.push(choice);
@@ -328,6 +343,7 @@ pub(crate) fn generate(
             }
         }
         debug_assert_eq!(context.len(), generated_before + accepted);
+        counts.guided += guided;
         counts.drafted += proposals.len();
         counts.accepted += accepted;
         // The target keeps the last token and the accepted proposals.
