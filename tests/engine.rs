@@ -780,3 +780,114 @@ fn lora_for_another_architecture_is_a_clear_error() {
         "{text}"
     );
 }
+
+#[test]
+fn a_draft_with_another_tokenizer_is_refused() {
+    let Some(model) = pith::engine::model::default_model_path().filter(|p| p.exists()) else {
+        eprintln!("*** SKIPPED: default model not installed ***");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let draft = dir.path().join("llama-draft.gguf");
+    std::fs::write(
+        &draft,
+        tiny_gguf(&[
+            ("general.architecture", "llama"),
+            ("tokenizer.ggml.model", "llama"),
+            ("tokenizer.ggml.pre", "llama-bpe"),
+        ]),
+    )
+    .unwrap();
+    let settings = EngineSettings {
+        model: Some(model),
+        context_size: 256,
+        draft: Some(draft.clone()),
+        ..EngineSettings::default()
+    };
+    let err = LlamaEngine::open(&settings)
+        .err()
+        .expect("the draft is refused");
+    let text = err.to_string();
+    assert!(
+        text.contains(&draft.display().to_string())
+            && text.contains("cannot be the draft model")
+            && text.contains("tokenizer.ggml.model: \"llama\" in the draft, \"gpt2\""),
+        "{text}"
+    );
+}
+
+/// The published 1.5B, installed by `scripts/test-deps.sh`.
+fn larger_model() -> Option<std::path::PathBuf> {
+    let path = pith::engine::model::PUBLISHED_MODELS[1]
+        .path()
+        .filter(|p| p.exists());
+    if path.is_none() {
+        eprintln!(
+            "\n\n*** SKIPPED: qwen2.5-coder-1.5b is not installed; run `pith model install \
+             qwen2.5-coder-1.5b` (scripts/test-deps.sh does) ***\n"
+        );
+    }
+    path
+}
+
+#[test]
+fn chat_routed_to_the_larger_model_with_a_draft_equals_its_own_greedy_output() {
+    let (Some(small), Some(large)) = (
+        pith::engine::model::default_model_path().filter(|p| p.exists()),
+        larger_model(),
+    ) else {
+        return;
+    };
+    let _turn = serial();
+    let base = EngineSettings {
+        model: Some(small),
+        context_size: 512,
+        ..EngineSettings::default()
+    };
+    let large_settings = EngineSettings {
+        model: Some(large.clone()),
+        ..base.clone()
+    };
+    // Completion on the 0.5B, chat on the 1.5B drafted by the 0.5B (its weights shared).
+    let routed = pith::engine::open(&EngineSettings {
+        chat: Some(Box::new(EngineSettings {
+            draft: Some(base.model.clone().unwrap()),
+            ..large_settings.clone()
+        })),
+        ..base.clone()
+    })
+    .expect("both models load");
+    let large_alone = LlamaEngine::open(&large_settings).expect("the 1.5B loads");
+    assert!(
+        routed.model_name(Slot::Chat).contains("1.5b")
+            && routed.model_name(Slot::Completion).contains("0.5b"),
+        "{} / {}",
+        routed.model_name(Slot::Chat),
+        routed.model_name(Slot::Completion)
+    );
+    let prompt = chat(
+        "In Python, write a function `median(values)` that returns the median of a list of \
+         numbers, then explain it in two sentences.",
+    );
+    let (expected, stats) = run(&large_alone, request(prompt.clone(), 40, Slot::Chat));
+    assert!(stats.unwrap().generated_tokens > 20, "{expected:?}");
+    let (spoken, stats) = run(&*routed, request(prompt, 40, Slot::Chat));
+    stats.unwrap();
+    assert_eq!(spoken, expected, "speculative decoding changed the text");
+    let status = routed.status();
+    assert!(
+        status.draft_tokens > 0 && status.draft_accepted > 0,
+        "the draft was not used: {status:?}"
+    );
+    // A completion request goes to the completion model, which has no draft.
+    let (completed, stats) = run(
+        &*routed,
+        request(
+            fim("def add(a, b):\n    return ", "\n", Vec::new()),
+            8,
+            Slot::Completion,
+        ),
+    );
+    assert!(stats.is_ok() && !completed.is_empty(), "{completed:?}");
+    assert_eq!(routed.status().draft_tokens, status.draft_tokens);
+}

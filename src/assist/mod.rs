@@ -75,13 +75,35 @@ pub async fn generate(
     }
 }
 
-/// Engine settings from the config (`[model]`, `[remote]`); `model` overrides the path.
+/// Engine settings from the config (`[model]`, `[chat]`, `[remote]`); `model` overrides the
+/// path, `PITH_CHAT_MODEL` and `PITH_DRAFT` the chat model and its draft.
 pub fn engine_settings(config: &Config, model: Option<PathBuf>) -> EngineSettings {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    engine_settings_with(config, model, env("PITH_CHAT_MODEL"), env("PITH_DRAFT"))
+}
+
+/// [`engine_settings`] with the chat model and draft given. A model named explicitly
+/// (`--model`, `PITH_MODEL`) serves chat too unless a chat model is named as well.
+pub fn engine_settings_with(
+    config: &Config,
+    model: Option<PathBuf>,
+    chat_model: Option<String>,
+    draft: Option<String>,
+) -> EngineSettings {
+    let mut chat = config.chat.clone();
+    if let Some(draft) = draft {
+        chat.draft = draft;
+    }
+    match chat_model {
+        Some(chat_model) => chat.model = chat_model,
+        None if model.is_some() && chat.model == "auto" => chat.model = "same".into(),
+        None => {}
+    }
     let mut settings = config.engine_settings();
     if model.is_some() {
         settings.model = model;
     }
-    settings
+    settings.with_chat(&chat)
 }
 
 /// A cancellation token that is never cancelled, for one-shot CLI calls.

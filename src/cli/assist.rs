@@ -26,7 +26,20 @@ pub fn load_config(root: &Path) -> anyhow::Result<Config> {
 
 /// Engine settings from the config, `--model`/`PITH_MODEL` first.
 pub fn engine_settings(cli: &Cli, config: &Config) -> EngineSettings {
-    crate::assist::engine_settings(config, cli.model.clone())
+    crate::assist::engine_settings_with(
+        config,
+        cli.model.clone(),
+        cli.chat_model.clone(),
+        cli.draft.clone(),
+    )
+}
+
+/// [`engine_settings`] for commands that only complete: no chat model is loaded.
+fn completion_settings(cli: &Cli, config: &Config) -> EngineSettings {
+    EngineSettings {
+        chat: None,
+        ..engine_settings(cli, config)
+    }
 }
 
 /// Indexes the workspace at `root` (`.gitignore`, `.pith/ignore` and `[index]` excludes apply).
@@ -81,14 +94,26 @@ pub fn ask(cli: &Cli, args: &AskArgs) -> anyhow::Result<()> {
         &request,
         never_cancelled(),
         |piece| {
-            let _ = stdout.write_all(piece.as_bytes());
-            let _ = stdout.flush();
+            if !args.json {
+                let _ = stdout.write_all(piece.as_bytes());
+                let _ = stdout.flush();
+            }
         },
     ))?;
-    writeln!(stdout)?;
     let valid: Vec<_> = answer.citations.iter().filter(|c| c.valid).collect();
     let invalid: Vec<_> = answer.citations.iter().filter(|c| !c.valid).collect();
-    if !invalid.is_empty() {
+    if args.json {
+        let out = ask_json(
+            &index,
+            &answer,
+            started.elapsed().as_millis() as u64,
+            &engine.model_name(crate::engine::Slot::Chat),
+        );
+        writeln!(stdout, "{out}")?;
+    } else {
+        writeln!(stdout)?;
+    }
+    if !args.json && !invalid.is_empty() {
         let names: Vec<&str> = invalid.iter().map(|c| c.text.as_str()).collect();
         writeln!(
             stdout,
@@ -96,7 +121,7 @@ pub fn ask(cli: &Cli, args: &AskArgs) -> anyhow::Result<()> {
             names.join(", ")
         )?;
     }
-    if valid.is_empty() && !answer.sources.is_empty() {
+    if !args.json && valid.is_empty() && !answer.sources.is_empty() {
         writeln!(stdout, "\nContext used: {}", answer.sources.join(", "))?;
     }
     tracing::info!(
@@ -125,6 +150,42 @@ pub fn ask(cli: &Cli, args: &AskArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `pith ask --json`: `{"answer", "citations": [{"path", "line", "valid"}], "prompt_tokens",
+/// "ms", "model"}`, plus the generation's own counters. A citation's path is the indexed
+/// file's, relative to the root, where it names one; else as written.
+fn ask_json(
+    index: &WorkspaceIndex,
+    answer: &crate::assist::ask::Answer,
+    ms: u64,
+    model: &str,
+) -> serde_json::Value {
+    let citations: Vec<serde_json::Value> = answer
+        .citations
+        .iter()
+        .map(|c| {
+            let path = match &c.file {
+                Some(file) => crate::assist::relative_path(index, file),
+                None => c
+                    .text
+                    .rsplit_once(':')
+                    .map_or(&*c.text, |(p, _)| p)
+                    .to_string(),
+            };
+            serde_json::json!({"path": path, "line": c.line, "valid": c.valid})
+        })
+        .collect();
+    serde_json::json!({
+        "answer": answer.text,
+        "citations": citations,
+        "prompt_tokens": answer.stats.prompt_tokens,
+        "ms": ms,
+        "model": model,
+        "generated_tokens": answer.stats.generated_tokens,
+        "prompt_ms": answer.stats.prompt_ms,
+        "generate_ms": answer.stats.generate_ms,
+    })
+}
+
 /// `pith complete --root ROOT --batch QUERIES.jsonl [--budget-tokens N] [--no-context]`: one
 /// JSON line per query, `{"id","completion","prompt_tokens","ms"}`.
 pub fn complete_batch(cli: &Cli, args: &CompleteArgs) -> anyhow::Result<()> {
@@ -141,7 +202,7 @@ pub fn complete_batch(cli: &Cli, args: &CompleteArgs) -> anyhow::Result<()> {
     if args.no_guide {
         config.completion.guided = false;
     }
-    let engine = engine::open(&engine_settings(cli, &config))?;
+    let engine = engine::open(&completion_settings(cli, &config))?;
     let settings = CompletionSettings::from_config(&config, engine.parameters());
     let table = crate::retrieve::scan(&root);
     let repo = root.file_name().map_or_else(
@@ -360,7 +421,7 @@ pub fn bench_complete(cli: &Cli, root: &Path) -> anyhow::Result<()> {
     let root = canonical_root(Some(&root.to_path_buf()))?;
     let config = load_config(&root)?;
     let index = index_root(&root, &config);
-    let engine = engine::open(&engine_settings(cli, &config))?;
+    let engine = engine::open(&completion_settings(cli, &config))?;
     let mut files = index.files();
     files.sort_by(|a, b| a.path.cmp(&b.path));
     let functions: Vec<[BenchCase; 2]> = files

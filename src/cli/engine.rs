@@ -134,6 +134,9 @@ pub fn model(cli: &Cli, command: &ModelCommand) -> anyhow::Result<()> {
         ModelCommand::Install { source } => {
             let path = engine::model::install(source.as_deref())?;
             println!("{}", path.display());
+            if source.as_deref() == Some(engine::model::PUBLISHED_MODELS[1].name) {
+                eprintln!("{}", chat_model_note());
+            }
         }
         ModelCommand::Info { path } => {
             let path = match path.as_ref().or(cli.model.as_ref()) {
@@ -176,6 +179,25 @@ pub fn model(cli: &Cli, command: &ModelCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// What the installed 1.5B can do for chat on this machine. Chat stays on `[model]` by default
+/// (`[chat] model = "same"`): the 1.5B decodes prompts about 4x slower than the 0.5B, which the
+/// draft does not help with, so an ask answer would come later on a Pi.
+fn chat_model_note() -> String {
+    let large = engine::model::PUBLISHED_MODELS[1].name;
+    match engine::route::auto_chat(None) {
+        Ok(_) => format!(
+            "to answer questions, explain and run code actions with {large} (the default model \
+             drafting its tokens, completion staying on the default model), set \
+             `[chat] model = \"auto\"` or `\"{large}\"` in the config; this machine has the \
+             memory for both"
+        ),
+        Err(why) => format!(
+            "chat stays on the default model: {why}; `[chat] model = \"{large}\"` in the \
+             config uses {large} anyway"
+        ),
+    }
 }
 
 pub fn bench(cli: &Cli, command: &BenchCommand) -> anyhow::Result<()> {
@@ -284,6 +306,10 @@ fn bench_engine(cli: &Cli, threads: Option<usize>) -> anyhow::Result<()> {
     };
     let threads = threads.unwrap_or_else(engine::llama::physical_cores);
     println!("threads: {threads}");
+    // With a draft, the comparison alone: the rest is the same as without one.
+    if let Some(draft) = bench_draft(cli, &settings) {
+        return bench_speculative(&settings, &draft);
+    }
     let raw = engine::llama::raw_bench(&settings, 512, 64, 3)?;
     println!("pp512: {:.2} tokens/s", raw.pp_tokens_per_s);
     println!("tg64:  {:.2} tokens/s", raw.tg_tokens_per_s);
@@ -318,6 +344,7 @@ fn bench_engine(cli: &Cli, threads: Option<usize>) -> anyhow::Result<()> {
     bench_guided(&engine, &source)?;
     let status: EngineStatus = engine.status();
     tracing::debug!(?status, "bench engine");
+
     match peak_rss_kib() {
         Some(kib) => println!("peak rss: {:.1} MiB", kib as f64 / 1024.0),
         None => println!("peak rss: unknown"),
@@ -447,5 +474,100 @@ fn bench_remote(settings: engine::RemoteSettings, rounds: usize) -> anyhow::Resu
         ms(median(chat_warm))
     );
     println!("rounds: {rounds} (medians)");
+/// The draft `--draft` names for `bench engine` (`auto`: the 0.5B for the 1.5B).
+fn bench_draft(cli: &Cli, settings: &EngineSettings) -> Option<std::path::PathBuf> {
+    match cli.draft.as_deref()? {
+        "none" => None,
+        "auto" => engine::route::auto_draft(settings.model.as_deref()?),
+        named => Some(named.into()),
+    }
+}
+
+/// Tokens generated per prompt of the speculative comparison.
+const BENCH_TOKENS: u32 = 128;
+
+/// Ask-shaped chat prompts: excerpts of the synthetic source and a question about them.
+fn bench_questions() -> Vec<Prompt> {
+    let source = synthetic_source(12);
+    [
+        "What does area_3 compute, and how does it differ from area_7?",
+        "Explain how the area functions use the math module.",
+        "Which function would I change to compute the area of circle number 10 differently?",
+    ]
+    .iter()
+    .map(|question| {
+        Prompt::Chat(vec![
+            Message {
+                role: Role::System,
+                content: "You answer questions about this codebase from excerpts of it. \
+                          Answer briefly and concretely. Cite the code you rely on as \
+                          path:line."
+                    .into(),
+            },
+            Message {
+                role: Role::User,
+                content: format!(
+                    "Code excerpts:\n\nbench.py:1\n```python\n{source}```\n\nQuestion: \
+                     {question}"
+                ),
+            },
+        ])
+    })
+    .collect()
+}
+
+/// Generation speed of the model with `draft` against without, on the same greedy chat
+/// prompts, alternating between the two so that a busy machine slows both alike.
+fn bench_speculative(settings: &EngineSettings, draft: &Path) -> anyhow::Result<()> {
+    let plain = engine::LlamaEngine::open(settings)?;
+    let drafted = engine::LlamaEngine::open(&EngineSettings {
+        draft: Some(draft.to_path_buf()),
+        ..settings.clone()
+    })?;
+    let prompts = bench_questions();
+    let (mut tokens, mut ms) = ([0u64; 2], [0u64; 2]);
+    let mut same = 0;
+    for prompt in &prompts {
+        let mut texts = [String::new(), String::new()];
+        for (i, engine) in [&plain as &dyn Engine, &drafted].into_iter().enumerate() {
+            let stats = run_blocking(
+                engine,
+                request(prompt.clone(), BENCH_TOKENS, Slot::Chat),
+                |t| texts[i].push_str(t),
+            )?;
+            tokens[i] += u64::from(stats.generated_tokens);
+            ms[i] += stats.generate_ms;
+        }
+        same += usize::from(texts[0] == texts[1]);
+        if texts[0] != texts[1] {
+            tracing::warn!(without = %texts[0], with = %texts[1], "speculative text differs");
+        }
+    }
+    let speed = |i: usize| tokens[i] as f64 * 1000.0 / ms[i].max(1) as f64;
+    let status = drafted.status();
+    println!(
+        "speculative: draft {} on {} ask-shaped prompts, greedy, up to {BENCH_TOKENS} tokens \
+         each",
+        draft.display(),
+        prompts.len()
+    );
+    println!(
+        "  without draft: {} tokens in {} ms = {:.2} tokens/s",
+        tokens[0],
+        ms[0],
+        speed(0)
+    );
+    println!(
+        "  with draft:    {} tokens in {} ms = {:.2} tokens/s = {:.2}x; {} of {} drafted \
+         tokens accepted ({:.0}%)",
+        tokens[1],
+        ms[1],
+        speed(1),
+        speed(1) / speed(0).max(1e-9),
+        status.draft_accepted,
+        status.draft_tokens,
+        100.0 * status.draft_accepted as f64 / status.draft_tokens.max(1) as f64
+    );
+    println!("  same text: {same} of {}", prompts.len());
     Ok(())
 }

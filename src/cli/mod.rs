@@ -27,6 +27,14 @@ pub struct Cli {
     /// default: the installed default model.
     #[arg(long, global = true, env = "PITH_MODEL")]
     pub model: Option<PathBuf>,
+    /// Model of ask, explanations and code actions (`[chat] model`): `auto`, `same`, a GGUF
+    /// file or a published model's name.
+    #[arg(long, global = true, env = "PITH_CHAT_MODEL")]
+    pub chat_model: Option<String>,
+    /// Draft model for speculative decoding of the chat model (`[chat] draft`): `auto`,
+    /// `none`, a GGUF file or a published model's name. With `bench engine`: the model's draft.
+    #[arg(long, global = true, env = "PITH_DRAFT")]
+    pub draft: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -145,6 +153,9 @@ pub struct AskArgs {
     /// Workspace root (default: the current directory).
     #[arg(long)]
     pub root: Option<PathBuf>,
+    /// Print one JSON object: answer, citations, prompt tokens, time and model.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -160,7 +171,8 @@ pub enum ModelCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
-    /// Prompt and generation speed, time to first token cold and warm, peak RSS.
+    /// Prompt and generation speed, time to first token cold and warm, peak RSS; with
+    /// `--draft`: generation speed with the draft model against without, on chat prompts.
     Engine {
         #[arg(long)]
         threads: Option<usize>,

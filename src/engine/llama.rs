@@ -40,13 +40,14 @@ use tokio_util::sync::CancellationToken;
 use super::format::{self, FimLayout, Piece};
 use super::guide::{self, VocabTrie};
 use super::kv_reuse;
+use super::speculative::{self, Draft};
 use super::{
     Engine, EngineError, EngineSettings, EngineStatus, Event, Prompt, Request, RequestStats, Slot,
     gguf,
 };
 
 /// llama.cpp's backend may be initialised once per process; every engine shares it.
-fn backend() -> Result<&'static LlamaBackend, EngineError> {
+pub(crate) fn backend() -> Result<&'static LlamaBackend, EngineError> {
     static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
     BACKEND
         .get_or_init(|| {
@@ -323,23 +324,92 @@ impl Shared {
 pub struct LlamaEngine {
     shared: Arc<Shared>,
     model: Arc<LlamaModel>,
+    path: PathBuf,
     formatter: Arc<Formatter>,
     context_size: usize,
     worker: Option<JoinHandle<()>>,
+}
+
+/// What engines opened together share (see [`super::route`]).
+#[derive(Default, Clone)]
+pub struct OpenOptions {
+    /// An already loaded model (its file, its weights) used as the draft when
+    /// `settings.draft` names that file, instead of loading it a second time.
+    pub loaded: Option<(PathBuf, Arc<LlamaModel>)>,
+    /// Held while a request runs, so that engines sharing it never compute at once.
+    pub gate: Option<Arc<Mutex<()>>>,
+}
+
+/// Loads and checks the draft model `settings.draft` names, for the target model at `path`.
+fn load_draft(
+    path: &Path,
+    model: &LlamaModel,
+    settings: &EngineSettings,
+    options: &OpenOptions,
+) -> Result<Option<Arc<LlamaModel>>, EngineError> {
+    let Some(named) = &settings.draft else {
+        return Ok(None);
+    };
+    let draft_path = resolve_model(&EngineSettings {
+        model: Some(named.clone()),
+        ..EngineSettings::default()
+    })?;
+    let refuse = |reason: String| EngineError::BadModel {
+        path: draft_path.display().to_string(),
+        reason: format!("cannot be the draft model: {reason}"),
+    };
+    speculative::check_tokenizers(&gguf::inspect(path)?, &gguf::inspect(&draft_path)?)
+        .map_err(refuse)?;
+    let draft = match &options.loaded {
+        Some((loaded, draft)) if same_file(loaded, &draft_path) => draft.clone(),
+        _ => Arc::new(
+            load_model(
+                &draft_path,
+                &EngineSettings {
+                    lora: Vec::new(),
+                    ..settings.clone()
+                },
+            )?
+            .0,
+        ),
+    };
+    speculative::check_vocabularies(model, &draft).map_err(refuse)?;
+    Ok(Some(draft))
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
 }
 
 impl LlamaEngine {
     /// Validates and loads the model, creates the context on the worker thread and returns
     /// once the engine can take requests.
     pub fn open(settings: &EngineSettings) -> Result<Self, EngineError> {
+        Self::open_with(settings, OpenOptions::default())
+    }
+
+    /// [`Self::open`], sharing a loaded draft model and a gate with other engines.
+    pub fn open_with(settings: &EngineSettings, options: OpenOptions) -> Result<Self, EngineError> {
         let path = resolve_model(settings)?;
         let (model, adapters) = load_model(&path, settings)?;
         let model = Arc::new(model);
+        let draft = load_draft(&path, &model, settings, &options)?;
         let formatter = Arc::new(Formatter::new(&model));
-        let name = path.file_name().map_or_else(
+        let mut name = path.file_name().map_or_else(
             || path.display().to_string(),
             |n| n.to_string_lossy().into(),
         );
+        if let Some(draft) = &draft {
+            name.push_str(&format!(
+                " (draft: {})",
+                draft
+                    .meta_val_str("general.name")
+                    .unwrap_or_else(|_| "?".into())
+            ));
+        }
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
             wake: Condvar::new(),
@@ -357,12 +427,15 @@ impl LlamaEngine {
             let model = model.clone();
             let formatter = formatter.clone();
             let settings = settings.clone();
+            let gate = options.gate.clone();
             std::thread::Builder::new()
                 .name("pith-llama".into())
                 .spawn(move || {
                     let mut adapters = adapters;
-                    match Worker::new(&model, &formatter, &settings, &mut adapters, shared) {
+                    let draft = draft.as_deref();
+                    match Worker::new(&model, &formatter, &settings, &mut adapters, shared, draft) {
                         Ok(mut worker) => {
+                            worker.gate = gate;
                             let _ = ready_tx.send(Ok(()));
                             worker.run();
                         }
@@ -379,10 +452,16 @@ impl LlamaEngine {
         Ok(Self {
             shared,
             model,
+            path,
             formatter,
             context_size,
             worker: Some(worker),
         })
+    }
+
+    /// The model file and its loaded weights, for another engine to use as its draft.
+    pub fn loaded(&self) -> (PathBuf, Arc<LlamaModel>) {
+        (self.path.clone(), self.model.clone())
     }
 
     /// The FIM layout detected from the vocabulary, if any.
@@ -534,6 +613,10 @@ struct Worker<'m> {
     shared: Arc<Shared>,
     /// A request is running inside another one's generation ([`Worker::serve_urgent`]).
     interrupted: bool,
+    /// The draft model's context, for speculative decoding of greedy requests.
+    draft: Option<Draft<'m>>,
+    /// Held while a request runs (see [`OpenOptions::gate`]).
+    gate: Option<Arc<Mutex<()>>>,
 }
 
 /// The vocabulary as guided decoding needs it.
@@ -567,6 +650,7 @@ impl<'m> Worker<'m> {
         settings: &EngineSettings,
         adapters: &mut [(LlamaLoraAdapter, f32)],
         shared: Arc<Shared>,
+        draft: Option<&'m LlamaModel>,
     ) -> Result<Self, EngineError> {
         let slot_size = settings.context_size.max(64);
         let n_batch = settings.batch_size.clamp(1, slot_size);
@@ -585,6 +669,17 @@ impl<'m> Worker<'m> {
             .with_n_threads(threads)
             .with_n_threads_batch(threads)
             .with_flash_attention_policy(flash);
+        // The target checks a draft in one batch with the token before it.
+        let draft = match draft {
+            Some(draft_model) if n_batch >= 2 => Some(Draft::new(
+                draft_model,
+                params.clone(),
+                SLOTS,
+                n_batch as usize,
+                settings.draft_tokens.clamp(1, n_batch as usize - 1),
+            )?),
+            _ => None,
+        };
         let mut ctx = model.new_context(backend()?, params).map_err(|e| {
             EngineError::Stopped(format!("cannot create the llama.cpp context: {e}"))
         })?;
@@ -622,6 +717,8 @@ impl<'m> Worker<'m> {
             vocab_pieces: None,
             shared,
             interrupted: false,
+            draft,
+            gate: None,
         })
     }
 
@@ -670,6 +767,11 @@ impl<'m> Worker<'m> {
         let result = if job.request.cancel.is_cancelled() || job.events.is_closed() {
             Ok(Outcome::Cancelled)
         } else {
+            // A nested request runs inside a job that already holds the gate.
+            let gate = if self.interrupted { None } else { self.gate.clone() };
+            let _turn = gate
+                .as_ref()
+                .map(|g| g.lock().unwrap_or_else(|e| e.into_inner()));
             self.generate(&job.request, &job.events)
         };
         let mut status = self.shared.status();
@@ -883,6 +985,9 @@ impl<'m> Worker<'m> {
         }
         let prompt_ms = started.elapsed().as_millis() as u64;
         let generating = Instant::now();
+        if self.draft.is_some() && request.sampling.temperature <= 0.0 {
+            return self.generate_speculative(request, events, &tokens, reused, prompt_ms);
+        }
 
         let mut sampler = make_sampler(request);
         let vocab = self.model.vocab();
@@ -960,10 +1065,29 @@ impl<'m> Worker<'m> {
         logits_index: i32,
         sampler: &mut LlamaSampler,
     ) -> Option<(LlamaToken, bool)> {
-        let guide = request.guide.as_ref()?;
-        let vocab = self.vocab_pieces.as_ref()?;
-        let rule = guide.rule(&String::from_utf8_lossy(written))?;
         let logits = self.ctx.get_logits_ith(logits_index);
+        guided_choice(
+            request,
+            self.vocab_pieces.as_ref(),
+            written,
+            logits,
+            sampler,
+        )
+    }
+}
+
+/// [`Worker::guided_token`] on given logits (the speculative path checks several positions).
+fn guided_choice(
+    request: &Request,
+    vocab: Option<&VocabPieces>,
+    written: &[u8],
+    logits: &[f32],
+    sampler: &mut LlamaSampler,
+) -> Option<(LlamaToken, bool)> {
+    {
+        let guide = request.guide.as_ref()?;
+        let vocab = vocab?;
+        let rule = guide.rule(&String::from_utf8_lossy(written))?;
         let piece = |token: u32| {
             vocab
                 .pieces
@@ -997,6 +1121,79 @@ impl<'m> Worker<'m> {
             data.selected_token().unwrap_or(LlamaToken(first.0 as i32))
         };
         Some((token, candidates.first() != Some(&(token.0 as u32))))
+    }
+}
+
+impl Worker<'_> {
+    /// The rest of [`Worker::generate`] with the draft model (see [`speculative`]), after the
+    /// prompt is in the cache.
+    fn generate_speculative(
+        &mut self,
+        request: &Request,
+        events: &mpsc::UnboundedSender<Event>,
+        tokens: &[LlamaToken],
+        reused: usize,
+        prompt_ms: u64,
+    ) -> Result<Outcome, EngineError> {
+        let generating = Instant::now();
+        let seq = seq_of(request.slot);
+        let max_tokens = (request.max_tokens as usize).min(self.slot_size - tokens.len());
+        let mut text = TextStream::new(request);
+        if request.guide.is_some() && self.vocab_pieces.is_none() {
+            self.vocab_pieces = Some(VocabPieces::new(self.model));
+        }
+        let Some(draft) = self.draft.as_mut() else {
+            return Err(EngineError::Stopped("no draft model".into()));
+        };
+        // The guide picks the token at a position from the text written before it, exactly
+        // as in the plain loop.
+        let (model, pieces) = (self.model, self.vocab_pieces.as_ref());
+        let mut greedy = LlamaSampler::greedy();
+        let mut guide_hook = |generated: &[LlamaToken], logits: &[f32]| {
+            let written: Vec<u8> = generated
+                .iter()
+                .flat_map(|&t| model.vocab().token_to_piece(t, false, None))
+                .collect();
+            guided_choice(request, pieces, &written, logits, &mut greedy).map(|(t, _)| t)
+        };
+        let hook: Option<&mut speculative::LogitsHook<'_>> = match request.guide {
+            Some(_) => Some(&mut guide_hook),
+            None => None,
+        };
+        let logits_index = self.batch.n_tokens() - 1;
+        let target = speculative::Target {
+            model: self.model,
+            prompt: tokens,
+            ctx: &mut self.ctx,
+            batch: &mut self.batch,
+            cached: &mut self.cached[seq],
+            seq,
+            stop_tokens: &self.stop_tokens,
+            logits_index,
+        };
+        let counts = if max_tokens == 0 {
+            speculative::Counts::default()
+        } else {
+            speculative::generate(target, draft, max_tokens, request, events, &mut text, hook)?
+        };
+        {
+            let mut status = self.shared.status();
+            status.generated_tokens += counts.generated as u64;
+            status.draft_tokens += counts.drafted as u64;
+            status.draft_accepted += counts.accepted as u64;
+        }
+        if counts.cancelled {
+            return Ok(Outcome::Cancelled);
+        }
+        text.finish(events);
+        Ok(Outcome::Done(RequestStats {
+            prompt_tokens: tokens.len() as u32,
+            reused_tokens: reused as u32,
+            generated_tokens: counts.generated as u32,
+            prompt_ms,
+            generate_ms: generating.elapsed().as_millis() as u64,
+            guided_tokens: counts.guided as u32,
+        }))
     }
 }
 

@@ -20,6 +20,8 @@ pub mod kv_reuse;
 pub mod llama;
 pub mod model;
 pub mod remote;
+pub mod route;
+pub mod speculative;
 
 pub use guide::{Guide, Rule};
 pub use llama::LlamaEngine;
@@ -216,6 +218,9 @@ pub struct EngineStatus {
     pub prompt_tokens_decoded: u64,
     pub prompt_tokens_reused: u64,
     pub generated_tokens: u64,
+    /// Speculative decoding: tokens the draft model proposed, and how many the model kept.
+    pub draft_tokens: u64,
+    pub draft_accepted: u64,
     pub last_error: Option<String>,
     /// Features this backend does not offer, in words (e.g. `guided decoding: off (remote)`).
     pub unavailable: Vec<String>,
@@ -232,6 +237,11 @@ pub trait Engine: Send + Sync {
     /// The model's parameter count, where the backend knows it.
     fn parameters(&self) -> Option<u64> {
         None
+    }
+    /// The name of the model that serves requests of `slot`.
+    fn model_name(&self, slot: Slot) -> String {
+        let _ = slot;
+        self.status().model
     }
 }
 
@@ -261,6 +271,14 @@ pub struct EngineSettings {
     pub cache_reuse: usize,
     pub lora: Vec<LoraSettings>,
     pub remote: Option<RemoteSettings>,
+    /// A smaller model with the same tokenizer that drafts tokens for this one (speculative
+    /// decoding, greedy requests only); `None` = off.
+    pub draft: Option<PathBuf>,
+    /// Most tokens drafted per step (the length adapts below it).
+    pub draft_tokens: usize,
+    /// Chat requests ([`Slot::Chat`]: ask, explanations, code actions) run on this model
+    /// instead; `None` = the same model for everything.
+    pub chat: Option<Box<EngineSettings>>,
 }
 
 impl Default for EngineSettings {
@@ -275,6 +293,9 @@ impl Default for EngineSettings {
             cache_reuse: 64,
             lora: Vec::new(),
             remote: None,
+            draft: None,
+            draft_tokens: 8,
+            chat: None,
         }
     }
 }
@@ -334,6 +355,9 @@ impl Default for RemoteSettings {
 pub fn open(settings: &EngineSettings) -> Result<Arc<dyn Engine>, EngineError> {
     match &settings.remote {
         Some(remote) => Ok(Arc::new(RemoteEngine::new(remote.clone())?)),
-        None => Ok(Arc::new(LlamaEngine::open(settings)?)),
+        None => match &settings.chat {
+            Some(chat) => route::open(settings, chat),
+            None => Ok(Arc::new(LlamaEngine::open(settings)?)),
+        },
     }
 }

@@ -57,7 +57,10 @@ impl LspClient {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .env("PITH_LOG", "info");
+            .env("PITH_LOG", "info")
+            // The suites' expectations are the default model's: chat stays on it even where
+            // the 1.5B is installed (tests/engine.rs covers routing chat to it).
+            .env("PITH_CHAT_MODEL", "same");
         let home = tempfile::tempdir().expect("tempdir for the server's XDG folders");
         isolate(&mut command, home.path());
         for (key, value) in envs {
