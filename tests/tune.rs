@@ -60,6 +60,19 @@ fn venv() -> PathBuf {
     pith::cli::tune::venv_dir().unwrap()
 }
 
+/// A Python with the `gguf` package: the training environment's when it exists, else the
+/// system's, with `gguf` installed as tests/adapt.rs does.
+fn gguf_python() -> PathBuf {
+    let venv = venv();
+    if venv.join("pith-ready").exists() {
+        return venv.join("bin/python");
+    }
+    let _ = Command::new("python3")
+        .args(["-m", "pip", "install", "--quiet", "gguf"])
+        .status();
+    PathBuf::from("python3")
+}
+
 fn eval_dir(cache: &Path) -> PathBuf {
     let dirs: Vec<_> = std::fs::read_dir(cache.join("pith/eval"))
         .unwrap()
@@ -92,12 +105,31 @@ fn eval_tasks_are_deterministic_held_out_and_scored_with_and_without_an_adapter(
     let model = model.to_string_lossy().into_owned();
     let root_arg = root.to_string_lossy().into_owned();
 
-    let first = pith(&cache, &["eval", &root_arg, "--tasks", "4", "--json", "--model", &model]);
-    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let first = pith(
+        &cache,
+        &[
+            "eval", &root_arg, "--tasks", "4", "--json", "--model", &model,
+        ],
+    );
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     let stderr = String::from_utf8_lossy(&first.stderr);
     assert!(stderr.contains("4/4") && stderr.contains("ETA"), "{stderr}");
     let json = last_json(&first);
-    for field in ["tasks", "em", "es", "em_no_context", "es_no_context", "p50_ms", "p95_ms", "model", "lora"] {
+    for field in [
+        "tasks",
+        "em",
+        "es",
+        "em_no_context",
+        "es_no_context",
+        "p50_ms",
+        "p95_ms",
+        "model",
+        "lora",
+    ] {
         assert!(json.get(field).is_some(), "no {field} in {json}");
     }
     assert_eq!(json["tasks"], 4);
@@ -109,7 +141,12 @@ fn eval_tasks_are_deterministic_held_out_and_scored_with_and_without_an_adapter(
     let tasks = std::fs::read_to_string(dir.join("tasks.jsonl")).unwrap();
     let paths: Vec<String> = tasks
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["path"].as_str().unwrap().to_string())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["path"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     assert_eq!(paths.len(), 4);
     // Held out: a fifth of the six files, by the same rule `pith tune` leaves them out with.
@@ -118,25 +155,57 @@ fn eval_tasks_are_deterministic_held_out_and_scored_with_and_without_an_adapter(
         .map(|n| format!("pkg/{n}.py"))
         .collect();
     let held = pith::cli::eval::held_out(&files);
-    assert!(paths.iter().all(|p| held.contains(p)), "{paths:?} not all in {held:?}");
-    assert!(!root.join(".pith").exists(), "eval wrote into the workspace");
+    assert!(
+        paths.iter().all(|p| held.contains(p)),
+        "{paths:?} not all in {held:?}"
+    );
+    assert!(
+        !root.join(".pith").exists(),
+        "eval wrote into the workspace"
+    );
 
     // The same tasks again, now with a random adapter: it must change the completions.
     let adapters = work.path().join("adapters");
-    let made = Command::new("python3")
+    let made = Command::new(gguf_python())
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/make_test_lora.py"))
         .arg(&model)
         .arg(&adapters)
         .output()
         .unwrap();
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
-    let lora = adapters.join("lora-good.gguf").to_string_lossy().into_owned();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let lora = adapters
+        .join("lora-good.gguf")
+        .to_string_lossy()
+        .into_owned();
     let second = pith(
         &cache,
-        &["eval", &root_arg, "--tasks", "4", "--json", "--model", &model, "--lora", &lora, "--no-context"],
+        &[
+            "eval",
+            &root_arg,
+            "--tasks",
+            "4",
+            "--json",
+            "--model",
+            &model,
+            "--lora",
+            &lora,
+            "--no-context",
+        ],
     );
-    assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
-    assert_eq!(std::fs::read_to_string(dir.join("tasks.jsonl")).unwrap(), tasks, "tasks changed");
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("tasks.jsonl")).unwrap(),
+        tasks,
+        "tasks changed"
+    );
     let json = last_json(&second);
     assert_eq!(json["lora"].as_str(), Some(lora.as_str()));
     assert!(json["em_no_context"].is_number(), "{json}");
@@ -154,14 +223,24 @@ fn eval_and_tune_refuse_bad_input_clearly() {
     fixture(&root);
     let root_arg = root.to_string_lossy().into_owned();
 
-    let missing = pith(&cache, &["eval", &root_arg, "--model", "/nonexistent/model.gguf"]);
+    let missing = pith(
+        &cache,
+        &["eval", &root_arg, "--model", "/nonexistent/model.gguf"],
+    );
     assert!(!missing.status.success());
     let stderr = String::from_utf8_lossy(&missing.stderr);
     assert!(stderr.contains("/nonexistent/model.gguf"), "{stderr}");
 
     let missing = pith(
         &cache,
-        &["tune", &root_arg, "--out", "/tmp/x.gguf", "--model", "/nonexistent/model.gguf"],
+        &[
+            "tune",
+            &root_arg,
+            "--out",
+            "/tmp/x.gguf",
+            "--model",
+            "/nonexistent/model.gguf",
+        ],
     );
     assert!(!missing.status.success());
     let stderr = String::from_utf8_lossy(&missing.stderr);
@@ -215,8 +294,22 @@ fn tune_smoke_writes_an_adapter_that_loads_and_changes_output_and_resumes() {
     // A few steps on short sequences; a large learning rate so that so few steps move the
     // weights enough to show in greedy output.
     let args = [
-        "tune", &root_arg, "--out", &adapter_arg, "--model", &model_arg, "--max-steps", "4",
-        "--seq-len", "48", "--lr", "0.02", "--checkpoint-every", "1", "--eval-tasks", "0",
+        "tune",
+        &root_arg,
+        "--out",
+        &adapter_arg,
+        "--model",
+        &model_arg,
+        "--max-steps",
+        "4",
+        "--seq-len",
+        "48",
+        "--lr",
+        "0.02",
+        "--checkpoint-every",
+        "1",
+        "--eval-tasks",
+        "0",
     ];
 
     // Interrupted after its first step: the checkpoint stays, the adapter is not written.
@@ -265,7 +358,12 @@ fn tune_smoke_writes_an_adapter_that_loads_and_changes_output_and_resumes() {
     let code = std::fs::read_to_string(eval_dir(&cache).join("tune-data/code.jsonl")).unwrap();
     let trained: Vec<String> = code
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["path"].as_str().unwrap().to_string())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["path"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     let files: Vec<String> = ["__init__", "alpha", "beta", "gamma", "delta", "omega"]
         .iter()
@@ -278,5 +376,8 @@ fn tune_smoke_writes_an_adapter_that_loads_and_changes_output_and_resumes() {
     let base = greedy(None);
     let tuned = greedy(Some(&adapter));
     eprintln!("base:  {base:?}\ntuned: {tuned:?}");
-    assert_ne!(base, tuned, "the trained adapter did not change greedy output");
+    assert_ne!(
+        base, tuned,
+        "the trained adapter did not change greedy output"
+    );
 }

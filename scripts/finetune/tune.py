@@ -100,26 +100,20 @@ def encode(tokenizer, prompt: str, answer: str, seq_len: int, eos: int):
     return p + a, [-100] * len(p) + a
 
 
-def write_adapter(path: Path, model_gguf: Path, state: dict, alpha: float) -> int:
-    from gguf import GGUFReader, GGUFWriter
+def write_adapter(path: Path, architecture: str, base_name: str, base_file: str, state: dict,
+                  rank: int, alpha: float) -> int:
+    """The adapter as llama.cpp's convert_lora_to_gguf.py lays it out (the model's GGUF is not
+    read again here: parsing its 150k-token vocabulary in Python takes minutes on a busy Pi)."""
+    from gguf import GGUFWriter
 
-    reader = GGUFReader(str(model_gguf))
-
-    def field(name):
-        f = reader.fields.get(name)
-        return bytes(f.parts[f.data[0]]).decode() if f is not None else None
-
-    architecture = field("general.architecture") or "qwen2"
-    shapes = {t.name: (int(t.shape[0]), int(t.shape[1])) for t in reader.tensors if t.name.startswith("blk.")}
     tmp = path.with_name(path.name + ".partial")
     writer = GGUFWriter(str(tmp), architecture)
     writer.add_string("general.type", "adapter")
     writer.add_string("adapter.type", "lora")
     writer.add_float32("adapter.lora.alpha", float(alpha))
     writer.add_uint32("general.base_model.count", 1)
-    writer.add_string("general.base_model.0.name", field("general.name") or model_gguf.stem)
-    writer.add_string("pith.base_model.file", model_gguf.name)
-    count = 0
+    writer.add_string("general.base_model.0.name", base_name)
+    writer.add_string("pith.base_model.file", base_file)
     pattern = re.compile(r".*layers\.(\d+)\.self_attn\.(\w+)\.lora_([AB])(?:\.default)?\.weight$")
     pairs: dict[str, dict[str, object]] = {}
     for key, tensor in state.items():
@@ -127,11 +121,11 @@ def write_adapter(path: Path, model_gguf: Path, state: dict, alpha: float) -> in
         if m and m.group(2) in TARGETS:
             name = f"blk.{m.group(1)}.{TARGETS[m.group(2)]}.weight"
             pairs.setdefault(name, {})[m.group(3)] = tensor.detach().float().cpu().numpy()
+    count = 0
     for name in sorted(pairs, key=lambda n: (int(n.split(".")[1]), n)):
-        a, b = pairs[name]["A"], pairs[name]["B"]
-        n_in, n_out = shapes[name]
-        if a.shape[1] != n_in or b.shape[0] != n_out:
-            raise SystemExit(f"error: {name}: LoRA shapes {a.shape}, {b.shape} do not fit the model's {n_in}x{n_out}")
+        a, b = pairs[name]["A"], pairs[name]["B"]  # numpy [r, n_in] and [n_out, r]
+        if a.shape[0] != rank or b.shape[1] != rank:
+            raise SystemExit(f"error: {name}: LoRA shapes {a.shape}, {b.shape} are not of rank {rank}")
         writer.add_tensor(f"{name}.lora_a", a)
         writer.add_tensor(f"{name}.lora_b", b)
         count += 1
@@ -149,6 +143,8 @@ def main() -> int:
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--work", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--arch", default="qwen2", help="the model's general.architecture")
+    ap.add_argument("--base-name", help="the model's general.name (default: the file's stem)")
     ap.add_argument("--max-steps", type=int)
     ap.add_argument("--epochs", type=float, default=1.0)
     ap.add_argument("--rank", type=int, default=8)
@@ -244,7 +240,7 @@ def main() -> int:
         schedule.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
-        losses.append(round(float(out.loss), 4))
+        losses.append(round(out.loss.item(), 4))
         per_step = (time.monotonic() - loop_started) / (step - first_step)
         recent = losses[-20:]
         log(f"step {step}/{total} loss {losses[-1]:.3f} (mean of last {len(recent)}: {sum(recent) / len(recent):.3f}) "
@@ -257,7 +253,8 @@ def main() -> int:
             return 130
 
     save()
-    written = write_adapter(args.out, args.model, get_peft_model_state_dict(model), alpha)
+    written = write_adapter(args.out, args.arch, args.base_name or args.model.stem, args.model.name,
+                            get_peft_model_state_dict(model), args.rank, alpha)
     (args.work / "losses.json").write_text(json.dumps(losses))
     log(f"wrote {args.out}: {written} adapted weights, rank {args.rank}, alpha {alpha}; "
         f"{step} steps in {duration(time.monotonic() - started)}")

@@ -2,7 +2,7 @@
 //!
 //! Tasks are drawn deterministically, the way `../shared/eval/gen_tasks.py` draws them: a line
 //! inside a function body that starts a statement and uses exactly one name defined once in the
-//! workspace, in another file. They come only from the held-out files (a fixed fifth of the
+//! workspace, in another file, reached through an import, a path or an attribute. They come only from the held-out files (a fixed fifth of the
 //! files, chosen by a hash of their path), which `pith tune` never trains on. Each task removes
 //! the line (the cursor sits at its indentation, the rest of the file stays as the suffix) and
 //! completes it through pith's whole inline-completion path ([`super::assist::Completer`]). The
@@ -123,15 +123,16 @@ fn line_states(text: &str, lang: Lang) -> Vec<(i32, bool)> {
                     }
                     state = State::Str { quote: c, triple };
                 }
-                '"' => state = State::Str {
-                    quote: c,
-                    triple: false,
-                },
+                '"' => {
+                    state = State::Str {
+                        quote: c,
+                        triple: false,
+                    }
+                }
                 '\'' if lang == Lang::Rust => {
                     // A char literal ('x', '\n'); otherwise a lifetime.
                     if next == Some('\\') {
-                        while i + 1 < chars.len() && chars[i + 1] != '\'' && chars[i + 1] != '\n'
-                        {
+                        while i + 1 < chars.len() && chars[i + 1] != '\'' && chars[i + 1] != '\n' {
                             i += 1;
                         }
                         i += 1;
@@ -170,9 +171,35 @@ fn line_states(text: &str, lang: Lang) -> Vec<(i32, bool)> {
 }
 
 const PYTHON_BUILTINS: &[&str] = &[
-    "print", "len", "range", "str", "int", "dict", "list", "set", "tuple", "type", "object",
-    "super", "isinstance", "open", "bytes", "float", "bool", "iter", "next", "min", "max",
-    "sorted", "getattr", "setattr", "hasattr", "Exception", "ValueError", "TypeError", "KeyError",
+    "print",
+    "len",
+    "range",
+    "str",
+    "int",
+    "dict",
+    "list",
+    "set",
+    "tuple",
+    "type",
+    "object",
+    "super",
+    "isinstance",
+    "open",
+    "bytes",
+    "float",
+    "bool",
+    "iter",
+    "next",
+    "min",
+    "max",
+    "sorted",
+    "getattr",
+    "setattr",
+    "hasattr",
+    "Exception",
+    "ValueError",
+    "TypeError",
+    "KeyError",
 ];
 
 fn identifiers(line: &str) -> impl Iterator<Item = &str> {
@@ -218,6 +245,12 @@ fn candidates(
     }
     let mut rows: Vec<usize> = rows.into_iter().collect();
     rows.sort_unstable();
+    // Names that reach the file through an import, by their local name.
+    let imported: HashSet<&str> = file
+        .imports
+        .iter()
+        .filter_map(|i| i.alias.as_deref().or(i.name.as_deref()))
+        .collect();
     let mut out = Vec::new();
     for row in rows {
         let (Some(line), Some(&(depth, in_string)), Some(&(depth_after, _))) =
@@ -226,8 +259,7 @@ fn candidates(
             continue;
         };
         let stripped = line.trim();
-        if depth != 0 || in_string || depth_after < 0 || stripped.chars().count() > MAX_LINE_CHARS
-        {
+        if depth != 0 || in_string || depth_after < 0 || stripped.chars().count() > MAX_LINE_CHARS {
             continue;
         }
         if !stripped
@@ -238,8 +270,19 @@ fn candidates(
             continue;
         }
         let header = [
-            "def ", "class ", "async def ", "import ", "from ", "fn ", "pub ", "use ", "impl ",
-            "struct ", "enum ", "mod ", "trait ",
+            "def ",
+            "class ",
+            "async def ",
+            "import ",
+            "from ",
+            "fn ",
+            "pub ",
+            "use ",
+            "impl ",
+            "struct ",
+            "enum ",
+            "mod ",
+            "trait ",
         ];
         if header.iter().any(|h| stripped.starts_with(h)) {
             continue;
@@ -270,6 +313,13 @@ fn candidates(
                 defined
                     .get(*word)
                     .is_some_and(|files| files.len() == 1 && files[0] != path)
+            })
+            // Imported, or reached through a path or an attribute (`m::name`, `obj.name`): a
+            // bare name may be a local that happens to share a definition's name.
+            .filter(|word| {
+                imported.contains(word)
+                    || stripped.contains(&format!("::{word}"))
+                    || stripped.contains(&format!(".{word}"))
             })
             .collect();
         if names.len() == 1 {
@@ -620,7 +670,10 @@ pub fn eval(cli: &Cli, args: &EvalArgs) -> anyhow::Result<()> {
     let plan: Vec<(bool, Option<&Path>)> = if args.compare {
         let mut plan = vec![(true, None), (false, None)];
         if let Some(adapter) = &adapter {
-            plan.extend([(true, Some(adapter.as_path())), (false, Some(adapter.as_path()))]);
+            plan.extend([
+                (true, Some(adapter.as_path())),
+                (false, Some(adapter.as_path())),
+            ]);
         }
         plan
     } else {
@@ -642,7 +695,11 @@ pub fn eval(cli: &Cli, args: &EvalArgs) -> anyhow::Result<()> {
         )?);
     }
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{:<20} {:>6} {:>6} {:>8} {:>8}", "run", "EM", "ES", "p50 ms", "p95 ms")?;
+    writeln!(
+        out,
+        "{:<20} {:>6} {:>6} {:>8} {:>8}",
+        "run", "EM", "ES", "p50 ms", "p95 ms"
+    )?;
     for run in &runs {
         writeln!(
             out,
@@ -688,7 +745,11 @@ mod tests {
             ("", "", 1.0),
             ("", "abc", 0.0),
             ("foo(bar, baz)", "foo(baz, bar)", 0.846_153_846_153_846_1),
-            ("x = make_thing(a)", "y = make_other(b)", 0.705_882_352_941_176_5),
+            (
+                "x = make_thing(a)",
+                "y = make_other(b)",
+                0.705_882_352_941_176_5,
+            ),
         ];
         for (a, b, want) in cases {
             let got = edit_similarity(a, b);

@@ -12,8 +12,8 @@ mod context;
 mod engine;
 pub mod eval;
 mod index;
-pub mod tune;
 mod serve;
+pub mod tune;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -50,16 +50,9 @@ fn free_bytes(path: &Path) -> Option<u64> {
     (rc == 0).then(|| stat.f_bavail as u64 * stat.f_frsize as u64)
 }
 
-/// The environment's Python, created on first use.
-fn ensure_venv() -> anyhow::Result<PathBuf> {
-    let dir = venv_dir()?;
-    let python = dir.join("bin").join("python");
-    if python.exists() && dir.join("pith-ready").exists() {
-        return Ok(python);
-    }
-    let parent = dir.parent().context("the environment needs a parent directory")?;
-    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-    if let Some(free) = free_bytes(parent)
+/// Refuses to start installing the environment where it cannot fit.
+fn check_space(parent: &Path, free: Option<u64>) -> anyhow::Result<()> {
+    if let Some(free) = free
         && free < VENV_NEEDS_BYTES
     {
         anyhow::bail!(
@@ -71,6 +64,21 @@ fn ensure_venv() -> anyhow::Result<PathBuf> {
             VENV_NEEDS_BYTES >> 30
         );
     }
+    Ok(())
+}
+
+/// The environment's Python, created on first use.
+fn ensure_venv() -> anyhow::Result<PathBuf> {
+    let dir = venv_dir()?;
+    let python = dir.join("bin").join("python");
+    if python.exists() && dir.join("pith-ready").exists() {
+        return Ok(python);
+    }
+    let parent = dir
+        .parent()
+        .context("the environment needs a parent directory")?;
+    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    check_space(parent, free_bytes(parent))?;
     eprintln!(
         "pith tune: creating the Python training environment in {} from pinned requirements \
          (torch, transformers, peft: about 5.6 GB; minutes with a fast connection)",
@@ -91,7 +99,14 @@ fn ensure_venv() -> anyhow::Result<PathBuf> {
     let requirements = partial.join("requirements.txt");
     std::fs::write(&requirements, REQUIREMENTS)?;
     let status = Command::new(partial.join("bin").join("python"))
-        .args(["-m", "pip", "install", "--no-cache-dir", "--disable-pip-version-check", "-r"])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--no-cache-dir",
+            "--disable-pip-version-check",
+            "-r",
+        ])
         .arg(&requirements)
         .status()
         .context("cannot run pip in the new environment")?;
@@ -116,7 +131,10 @@ fn ensure_venv() -> anyhow::Result<PathBuf> {
 /// The training data of `root` in `dir`: the export's files and `code.jsonl`.
 fn write_data(root: &Path, config: &crate::config::Config, dir: &Path) -> anyhow::Result<usize> {
     let files = crate::dataset::index_workspace(root, &config.index);
-    let relatives: Vec<String> = files.iter().map(|f| eval::relative(root, &f.path)).collect();
+    let relatives: Vec<String> = files
+        .iter()
+        .map(|f| eval::relative(root, &f.path))
+        .collect();
     let held = eval::held_out(&relatives);
     let train: Vec<_> = files
         .iter()
@@ -131,8 +149,13 @@ fn write_data(root: &Path, config: &crate::config::Config, dir: &Path) -> anyhow
         files.len(),
         held.len()
     );
-    let summary =
-        crate::dataset::export(root, &train, &[], dir, &crate::dataset::ExportOptions::default())?;
+    let summary = crate::dataset::export(
+        root,
+        &train,
+        &[],
+        dir,
+        &crate::dataset::ExportOptions::default(),
+    )?;
     let mut code = String::new();
     let mut redacted = summary.redactions.len();
     for file in &train {
@@ -166,8 +189,16 @@ pub fn tune(cli: &Cli, args: &TuneArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let out = std::path::absolute(&args.out)?;
     if let Some(parent) = out.parent() {
-        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
     }
+    let info = crate::engine::gguf::inspect(&model).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let architecture = info.architecture().unwrap_or("qwen2").to_string();
+    let base_name = info
+        .metadata
+        .get("general.name")
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
     let cache = eval::cache_dir(&root)?;
     let data = cache.join("tune-data");
     let work = cache.join("tune-work");
@@ -186,6 +217,7 @@ pub fn tune(cli: &Cli, args: &TuneArgs) -> anyhow::Result<()> {
         .arg(&work)
         .arg("--out")
         .arg(&out)
+        .args(["--arch", &architecture])
         .args(["--epochs", &args.epochs.to_string()])
         .args(["--rank", &args.rank.to_string()])
         .args(["--lr", &args.lr.to_string()])
@@ -195,6 +227,9 @@ pub fn tune(cli: &Cli, args: &TuneArgs) -> anyhow::Result<()> {
         .env("HF_HUB_OFFLINE", "1")
         .env("TRANSFORMERS_OFFLINE", "1")
         .env("TOKENIZERS_PARALLELISM", "false");
+    if let Some(name) = &base_name {
+        command.args(["--base-name", name]);
+    }
     if let Some(steps) = args.max_steps {
         command.args(["--max-steps", &steps.to_string()]);
     }
@@ -248,6 +283,29 @@ pub fn tune(cli: &Cli, args: &TuneArgs) -> anyhow::Result<()> {
         tuned.em,
         tuned.es
     )?;
-    writeln!(stdout, "use it: [model] lora = [{{ path = {:?} }}]", out.display().to_string())?;
+    writeln!(
+        stdout,
+        "use it: [model] lora = [{{ path = {:?} }}]",
+        out.display().to_string()
+    )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_refused_before_installing() {
+        let error = check_space(Path::new("/data"), Some(1 << 30)).unwrap_err();
+        let message = format!("{error:#}");
+        assert!(
+            message.contains("not enough disk space") && message.contains("/data"),
+            "{message}"
+        );
+        assert!(message.contains("PITH_TUNE_VENV"), "{message}");
+        check_space(Path::new("/data"), Some(20 << 30)).unwrap();
+        check_space(Path::new("/data"), None).unwrap();
+        assert!(free_bytes(Path::new("/")).is_some_and(|f| f > 0));
+    }
 }
