@@ -108,7 +108,14 @@ fn eval_tasks_are_deterministic_held_out_and_scored_with_and_without_an_adapter(
     let first = pith(
         &cache,
         &[
-            "eval", &root_arg, "--tasks", "4", "--json", "--model", &model,
+            "eval",
+            &root_arg,
+            "--tasks",
+            "4",
+            "--json",
+            "--compare",
+            "--model",
+            &model,
         ],
     );
     assert!(
@@ -134,6 +141,9 @@ fn eval_tasks_are_deterministic_held_out_and_scored_with_and_without_an_adapter(
     }
     assert_eq!(json["tasks"], 4);
     assert!(json["lora"].is_null());
+    assert_eq!(json["model"].as_str(), Some(model.as_str()));
+    assert!(json["em_no_context"].is_number(), "{json}");
+    assert_eq!(json["runs"].as_array().map(Vec::len), Some(2), "{json}");
     let es = json["es"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&es), "{json}");
 
@@ -210,7 +220,7 @@ fn eval_tasks_are_deterministic_held_out_and_scored_with_and_without_an_adapter(
     assert_eq!(json["lora"].as_str(), Some(lora.as_str()));
     assert!(json["em_no_context"].is_number(), "{json}");
     assert_ne!(
-        completions(&dir.join("context.jsonl")),
+        completions(&dir.join("no-context.jsonl")),
         completions(&dir.join("no-context+lora.jsonl")),
         "the adapter changed no completion"
     );

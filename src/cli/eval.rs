@@ -657,9 +657,10 @@ pub fn eval(cli: &Cli, args: &EvalArgs) -> anyhow::Result<()> {
         }];
     }
     let adapter = config.model.lora.first().map(|l| l.path.clone());
-    let model = super::assist::engine_settings(cli, &config)
-        .model
-        .map(|p| p.display().to_string());
+    let model = crate::engine::llama::resolve_model(&super::assist::engine_settings(cli, &config))
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .display()
+        .to_string();
     let tasks = tasks_for(&root, &config, args.tasks)?;
     eprintln!(
         "pith eval: {} tasks from the held-out files of {} (tasks and results in {})",
