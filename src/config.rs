@@ -152,6 +152,9 @@ pub struct CompletionConfig {
     /// Offer the suggestion as a `textDocument/completion` item even to clients that have
     /// inline completion (those without it, like Helix, always get the item).
     pub completion_item_fallback: bool,
+    /// Index-guided decoding: after a receiver whose members the index knows (`self.`,
+    /// `module.`, `Type::`, a local of a known class), the model may only write one of them.
+    pub guided: bool,
 }
 
 /// Models from this size up get [`LARGE_MODEL_BUDGET`] tokens of retrieved context by default.
@@ -184,6 +187,7 @@ impl Default for CompletionConfig {
             debounce_ms: 150,
             max_tokens: 64,
             completion_item_fallback: false,
+            guided: true,
         }
     }
 }
@@ -747,7 +751,7 @@ style = ["PEP 8"]
         check_error(
             "[completion]\nbudget_tokens = 10\ndebounce = 5\n",
             expect![[
-                r#"config.toml:3:1: key `completion.debounce`: unknown field `debounce`, expected one of `budget_tokens`, `buffer_tokens`, `suffix_tokens`, `debounce_ms`, `max_tokens`, `completion_item_fallback`"#
+                r#"config.toml:3:1: key `completion.debounce`: unknown field `debounce`, expected one of `budget_tokens`, `buffer_tokens`, `suffix_tokens`, `debounce_ms`, `max_tokens`, `completion_item_fallback`, `guided`"#
             ]],
         );
     }

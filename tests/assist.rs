@@ -194,6 +194,70 @@ async fn single_line_completion_stops_at_the_end_of_the_line() {
     assert!(result.text.contains('y'), "{:?}", result.text);
 }
 
+const LEDGER: &str = "class Ledger:\n    def __init__(self):\n        self.rows = []\n\n    def tally_entries(self):\n        return len(self.rows)\n\n    def record_sale(self, amount):\n        self.rows.append(amount)\n";
+
+const SUMMARY: &str = "from books.ledger import Ledger\n\n\ndef summary(ledger: Ledger):\n    \"\"\"How many entries the ledger holds.\"\"\"\n    count = ledger.";
+
+/// The first identifier of `text`.
+fn first_identifier(text: &str) -> &str {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .find(|w| !w.is_empty())
+        .unwrap_or("")
+}
+
+#[tokio::test]
+async fn guided_decoding_turns_a_made_up_member_into_a_real_one() {
+    let _turn = support::MODEL_TURN.lock().await;
+    let Some(engine) = engine() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::fs::canonicalize(dir.path()).unwrap();
+    let index = WorkspaceIndex::new(vec![root.clone()], Default::default());
+    for (path, text) in [
+        ("books/__init__.py", ""),
+        ("books/ledger.py", LEDGER),
+        ("books/report.py", SUMMARY),
+    ] {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        index.update_file(&path, text);
+    }
+    let path = root.join("books/report.py");
+    let input = CompletionInput {
+        path: &path,
+        text: SUMMARY,
+        cursor: SUMMARY.len(),
+        recent: &[],
+    };
+    // No retrieved context: the model has only the buffer, so it guesses the member's name.
+    let mut config = Config::default();
+    config.completion.budget_tokens = Some(0);
+    let mut complete = async |guided: bool| {
+        config.completion.guided = guided;
+        let result =
+            completion::complete(engine, &index, &config, &input, CancellationToken::new())
+                .await
+                .unwrap();
+        eprintln!("guided={guided}: {:?}", result.text);
+        result
+    };
+    let members = ["rows", "tally_entries", "record_sale"];
+    let free = complete(false).await;
+    assert!(
+        !members.contains(&first_identifier(&free.text)),
+        "the fixture no longer shows a made-up member without guidance: {:?}",
+        free.text
+    );
+    assert_eq!(free.stats.guided_tokens, 0);
+    let guided = complete(true).await;
+    assert!(
+        members.contains(&first_identifier(&guided.text)),
+        "guided decoding wrote a member Ledger does not have: {:?}",
+        guided.text
+    );
+    assert!(guided.stats.guided_tokens > 0);
+}
+
 #[tokio::test]
 async fn hover_explanation_of_a_symbol_is_keyed_by_its_code() {
     let _turn = support::MODEL_TURN.lock().await;

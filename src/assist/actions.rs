@@ -249,6 +249,7 @@ async fn ask_model(
 ) -> Result<String> {
     let request = Request {
         cancel,
+        guide: Some(super::guide::answer_guide(&prompt)),
         ..Request::new(prompt, max_tokens, Slot::Chat)
     };
     Ok(super::generate(engine, request, |_| {}).await?.text)

@@ -43,8 +43,9 @@ impl Default for AskSettings {
 
 const SYSTEM: &str = "You answer questions about this codebase from excerpts of it. Answer \
 briefly and concretely. Cite the code you rely on as path:line (for example \
-src/app.py:42), using the paths and line numbers shown in the excerpts. If the excerpts do not \
-answer the question, say so.";
+src/app.py:42), using the paths and line numbers shown in the excerpts. Write the name of each \
+function, class or variable in backticks, exactly as the excerpts define it. If the excerpts do \
+not answer the question, say so.";
 
 /// A `path:line` reference found in an answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -341,8 +342,10 @@ pub async fn ask(
 ) -> Result<Answer> {
     let count_tokens = |text: &str| engine.count_tokens(text);
     let (prompt, sources) = ask_prompt(config, index, request, &count_tokens);
+    let guide = super::guide::answer_guide(&prompt);
     let engine_request = Request {
         cancel,
+        guide: Some(guide),
         ..Request::new(prompt, request.settings.max_tokens, Slot::Chat)
     };
     let generated = super::generate(engine, engine_request, on_text).await?;

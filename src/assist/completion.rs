@@ -9,14 +9,16 @@
 //! move; only the end of the prefix and the suffix are decoded again when the cursor moves.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
+use super::guide::{CodeGuide, SCOPE_BIAS};
 use super::{Result, clamp_offset, line_end, line_start, relative_path, repo_name};
 use crate::config::Config;
 use crate::engine::{
-    ContextFile, Engine, Priority, Prompt, Request, RequestStats, Slot, StopPredicate,
+    ContextFile, Engine, Guide, Priority, Prompt, Request, RequestStats, Slot, StopPredicate,
 };
 use crate::index::WorkspaceIndex;
 use crate::lang::Lang;
@@ -40,6 +42,8 @@ pub struct CompletionSettings {
     pub suffix_tokens: usize,
     /// Whether to retrieve context from the rest of the workspace.
     pub use_context: bool,
+    /// Index-guided decoding: members after a resolved receiver must exist.
+    pub guided: bool,
 }
 
 impl Default for CompletionSettings {
@@ -50,6 +54,7 @@ impl Default for CompletionSettings {
             prefix_tokens: 768,
             suffix_tokens: 192,
             use_context: true,
+            guided: true,
         }
     }
 }
@@ -409,8 +414,46 @@ impl CompletionSettings {
             prefix_tokens: completion.buffer_tokens - suffix_tokens,
             suffix_tokens,
             use_context: budget_tokens > 0,
+            guided: completion.guided,
         }
     }
+}
+
+/// The guide of index-guided decoding at the cursor (see [`super::guide`]).
+pub fn code_guide(index: &WorkspaceIndex, input: &CompletionInput<'_>) -> Arc<dyn Guide> {
+    let cursor = clamp_offset(input.text, input.cursor);
+    guide_from(
+        retrieve::scope_at(index, input.path, input.text, cursor),
+        input,
+    )
+}
+
+/// [`code_guide`] over a prepared retrieval table (`pith complete --batch`).
+pub fn code_guide_in(
+    table: &retrieve::table::SymbolTable,
+    input: &CompletionInput<'_>,
+) -> Arc<dyn Guide> {
+    let cursor = clamp_offset(input.text, input.cursor);
+    guide_from(
+        retrieve::scope_in(table, input.path, input.text, cursor),
+        input,
+    )
+}
+
+fn guide_from(
+    (receivers, scope): (retrieve::receivers::Receivers, Vec<String>),
+    input: &CompletionInput<'_>,
+) -> Arc<dyn Guide> {
+    let cursor = clamp_offset(input.text, input.cursor);
+    let lang = Lang::from_path(input.path).unwrap_or(Lang::Python);
+    let line_before = &input.text[line_start(input.text, cursor)..cursor];
+    Arc::new(CodeGuide::new(
+        lang,
+        line_before,
+        receivers,
+        scope,
+        SCOPE_BIAS,
+    ))
 }
 
 /// Retrieved context for `input` from the index (none when context is off).
@@ -558,8 +601,9 @@ pub async fn complete(
         repo: &repo,
         examples: &examples,
     };
+    let guide = settings.guided.then(|| code_guide(index, input));
     let mut completion =
-        complete_with(engine, config, &workspace, input, &snippets, cancel).await?;
+        complete_with(engine, config, &workspace, input, &snippets, guide, cancel).await?;
     completion.elapsed_ms = started.elapsed().as_millis() as u64;
     Ok(completion)
 }
@@ -571,6 +615,7 @@ pub async fn complete_with(
     workspace: &Workspace<'_>,
     input: &CompletionInput<'_>,
     snippets: &[Snippet],
+    guide: Option<Arc<dyn Guide>>,
     cancel: CancellationToken,
 ) -> Result<Completion> {
     let started = Instant::now();
@@ -593,6 +638,7 @@ pub async fn complete_with(
         priority: Priority::Completion,
         cancel,
         supersede_key: Some(format!("complete:{}", input.path.display())),
+        guide,
         ..Request::new(prompt, max_tokens, Slot::Completion)
     };
     let generated = super::generate(engine, request, |_| {}).await?;

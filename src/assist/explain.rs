@@ -194,6 +194,7 @@ pub async fn explain(
     let request = Request {
         priority,
         cancel,
+        guide: Some(super::guide::answer_guide(&prompt)),
         ..Request::new(prompt, 200, Slot::Chat)
     };
     let generated = super::generate(engine, request, |_| {}).await?;

@@ -9,6 +9,7 @@ pub mod actions;
 pub mod ask;
 pub mod completion;
 pub mod explain;
+pub mod guide;
 
 use std::path::{Path, PathBuf};
 

@@ -138,6 +138,9 @@ pub fn complete_batch(cli: &Cli, args: &CompleteArgs) -> anyhow::Result<()> {
     if args.no_context {
         config.completion.budget_tokens = Some(0);
     }
+    if args.no_guide {
+        config.completion.guided = false;
+    }
     let mut completer = Completer::open(cli, &root, config)?;
     if let Some(file) = &args.snippets {
         completer.given_snippets = Some(read_snippets(
@@ -261,12 +264,17 @@ impl Completer {
         } else {
             Vec::new()
         };
+        let guide = self
+            .settings
+            .guided
+            .then(|| completion::code_guide_in(&self.table, &input));
         let result = self.runtime.block_on(completion::complete_with(
             engine,
             &self.config,
             &workspace,
             &input,
             &snippets,
+            guide,
             never_cancelled(),
         ));
         let (text, raw, prompt_tokens) = match result {

@@ -4,6 +4,7 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -215,6 +216,46 @@ fn time_to_first_token(
     Ok((first.unwrap_or_else(|| started.elapsed()), stats))
 }
 
+/// Index-guided decoding's cost per generated token: the same greedy answer, which names
+/// functions in inline code, generated with and without an answer guide, alternated over
+/// rounds (fastest kept) so that a busy machine slows both alike.
+fn bench_guided(engine: &dyn Engine, source: &str) -> anyhow::Result<()> {
+    use crate::assist::guide::{AnswerGuide, identifiers_of};
+    let code: String = source.chars().take(1500).collect();
+    let prompt = Prompt::Chat(vec![Message {
+        role: Role::User,
+        content: format!(
+            "```python\n{code}```\nList every function above, one per line, each name in backticks, with what it computes."
+        ),
+    }]);
+    let mut names = std::collections::HashSet::new();
+    identifiers_of(&code, &mut names);
+    let guide: Arc<dyn engine::Guide> = Arc::new(AnswerGuide::new(names.into_iter().collect()));
+    let mut best = [f64::INFINITY; 2];
+    let mut overruled = 0;
+    for _round in 0..3 {
+        for (i, guided) in [false, true].into_iter().enumerate() {
+            let mut req = request(prompt.clone(), 96, Slot::Chat);
+            if guided {
+                req.guide = Some(guide.clone());
+            }
+            let stats = run_blocking(engine, req, |_| {})?;
+            if guided {
+                overruled = stats.guided_tokens;
+            }
+            let per_token = stats.generate_ms as f64 / stats.generated_tokens.max(1) as f64;
+            best[i] = best[i].min(per_token);
+        }
+    }
+    println!(
+        "guided decoding: {:.1} ms/token against {:.1} unguided = {:+.1}% ({overruled} tokens overruled)",
+        best[1],
+        best[0],
+        100.0 * (best[1] / best[0].max(1e-9) - 1.0)
+    );
+    Ok(())
+}
+
 fn bench_engine(cli: &Cli, threads: Option<usize>) -> anyhow::Result<()> {
     let settings = EngineSettings {
         threads,
@@ -253,6 +294,7 @@ fn bench_engine(cli: &Cli, threads: Option<usize>) -> anyhow::Result<()> {
         warm_stats.prompt_tokens,
         100.0 * warm.as_secs_f64() / cold.as_secs_f64().max(1e-9)
     );
+    bench_guided(&engine, &source)?;
     let status: EngineStatus = engine.status();
     tracing::debug!(?status, "bench engine");
     match peak_rss_kib() {

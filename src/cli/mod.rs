@@ -183,6 +183,9 @@ pub struct CompleteArgs {
     /// Complete from the buffer alone, without retrieved context.
     #[arg(long)]
     pub no_context: bool,
+    /// Decode without index-guided decoding (`completion.guided = false`).
+    #[arg(long)]
+    pub no_guide: bool,
     /// Add the prompt's parts and the model's raw output to each line (`"prompt"`, `"raw"`).
     #[arg(long)]
     pub show_prompt: bool,

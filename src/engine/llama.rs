@@ -28,10 +28,13 @@ use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaLoraAdapter, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
+use llama_cpp_2::token::data::LlamaTokenData;
+use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::format::{self, FimLayout, Piece};
+use super::guide::{self, VocabTrie};
 use super::kv_reuse;
 use super::{
     Engine, EngineError, EngineSettings, EngineStatus, Event, Prompt, Request, RequestStats, Slot,
@@ -522,7 +525,27 @@ struct Worker<'m> {
     /// Shortest cached run moved instead of decoded again (0: off); see [`kv_reuse`].
     move_min_run: usize,
     stop_tokens: Vec<LlamaToken>,
+    /// Every token's text and the vocabulary trie, built on the first guided request.
+    vocab_pieces: Option<VocabPieces>,
     shared: Arc<Shared>,
+}
+
+/// The vocabulary as guided decoding needs it.
+struct VocabPieces {
+    pieces: Vec<String>,
+    trie: VocabTrie,
+}
+
+impl VocabPieces {
+    fn new(model: &LlamaModel) -> Self {
+        let raw: Vec<Vec<u8>> = model.tokens(false).map(|(_, bytes)| bytes).collect();
+        let trie = VocabTrie::new(raw.iter().map(Vec::as_slice));
+        let pieces = raw
+            .iter()
+            .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
+            .collect();
+        VocabPieces { pieces, trie }
+    }
 }
 
 /// Why generation ended.
@@ -590,6 +613,7 @@ impl<'m> Worker<'m> {
                 0
             },
             stop_tokens,
+            vocab_pieces: None,
             shared,
         })
     }
@@ -772,18 +796,30 @@ impl<'m> Worker<'m> {
         let mut logits_index = self.batch.n_tokens() - 1;
         let mut position = tokens.len();
         let mut generated = 0usize;
+        let mut guided = 0u32;
+        let mut written: Vec<u8> = Vec::new();
         let mut cancelled = false;
+        if request.guide.is_some() && self.vocab_pieces.is_none() {
+            self.vocab_pieces = Some(VocabPieces::new(self.model));
+        }
         while generated < max_tokens {
             if request.cancel.is_cancelled() || events.is_closed() {
                 cancelled = true;
                 break;
             }
-            let token = sampler.sample(&self.ctx, logits_index);
+            let token = match self.guided_token(request, &written, logits_index, &mut sampler) {
+                Some((token, overruled)) => {
+                    guided += overruled as u32;
+                    token
+                }
+                None => sampler.sample(&self.ctx, logits_index),
+            };
             if vocab.is_eog(token) || self.stop_tokens.contains(&token) {
                 break;
             }
             generated += 1;
             let piece = vocab.token_to_piece(token, false, None);
+            written.extend_from_slice(&piece);
             if text.push(&piece, events) {
                 break;
             }
@@ -812,7 +848,58 @@ impl<'m> Worker<'m> {
             generated_tokens: generated as u32,
             prompt_ms,
             generate_ms: generating.elapsed().as_millis() as u64,
+            guided_tokens: guided,
         }))
+    }
+
+    /// The next token under the request's guide: the best token its rule allows among the
+    /// model's likeliest (see [`guide`]). `None` without a guide, where the rule allows
+    /// anything, or where it allows nothing reachable (the caller samples freely). The flag
+    /// tells whether the guide overruled the model's first choice.
+    fn guided_token(
+        &self,
+        request: &Request,
+        written: &[u8],
+        logits_index: i32,
+        sampler: &mut LlamaSampler,
+    ) -> Option<(LlamaToken, bool)> {
+        let guide = request.guide.as_ref()?;
+        let vocab = self.vocab_pieces.as_ref()?;
+        let rule = guide.rule(&String::from_utf8_lossy(written))?;
+        let logits = self.ctx.get_logits_ith(logits_index);
+        let piece = |token: u32| {
+            vocab
+                .pieces
+                .get(token as usize)
+                .cloned()
+                .unwrap_or_default()
+        };
+        // Most steps the model's favourite is allowed and nothing is favoured: no ranking.
+        let greedy = request.sampling.temperature <= 0.0;
+        if greedy && !rule.favours() {
+            let best = guide::top_k(logits, 1);
+            if let Some(&token) = best.first()
+                && rule.score(&piece(token)) == 0.0
+            {
+                return Some((LlamaToken(token as i32), false));
+            }
+        }
+        let candidates = guide::top_k(logits, guide::CANDIDATES);
+        let allowed = guide::allowed(logits, &candidates, &piece, rule.as_ref(), &vocab.trie);
+        let first = *allowed.first()?;
+        let token = if request.sampling.temperature <= 0.0 {
+            LlamaToken(first.0 as i32)
+        } else {
+            let mut data = LlamaTokenDataArray::from_iter(
+                allowed
+                    .iter()
+                    .map(|&(t, logit)| LlamaTokenData::new(LlamaToken(t as i32), logit, 0.0)),
+                false,
+            );
+            data.apply_sampler(sampler);
+            data.selected_token().unwrap_or(LlamaToken(first.0 as i32))
+        };
+        Some((token, candidates.first() != Some(&(token.0 as u32))))
     }
 }
 

@@ -15,11 +15,13 @@ use tokio_util::sync::CancellationToken;
 
 pub mod format;
 pub mod gguf;
+pub mod guide;
 pub mod kv_reuse;
 pub mod llama;
 pub mod model;
 pub mod remote;
 
+pub use guide::{Guide, Rule};
 pub use llama::LlamaEngine;
 pub use remote::RemoteEngine;
 
@@ -120,6 +122,9 @@ pub struct Request {
     pub cancel: CancellationToken,
     /// Requests with the same key supersede each other while queued (e.g. one per document).
     pub supersede_key: Option<String>,
+    /// Constrains the identifiers the model may write (index-guided decoding); backends that
+    /// cannot apply it decode without it.
+    pub guide: Option<Arc<dyn Guide>>,
 }
 
 impl Request {
@@ -136,6 +141,7 @@ impl Request {
             slot,
             cancel: CancellationToken::new(),
             supersede_key: None,
+            guide: None,
         }
     }
 }
@@ -147,6 +153,7 @@ impl std::fmt::Debug for Request {
             .field("max_tokens", &self.max_tokens)
             .field("priority", &self.priority)
             .field("slot", &self.slot)
+            .field("guided", &self.guide.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -160,6 +167,8 @@ pub struct RequestStats {
     pub generated_tokens: u32,
     pub prompt_ms: u64,
     pub generate_ms: u64,
+    /// Tokens where the guide overruled the model's first choice.
+    pub guided_tokens: u32,
 }
 
 /// What a request streams back.

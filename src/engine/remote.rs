@@ -376,5 +376,6 @@ fn stream(
         generated_tokens: generated,
         prompt_ms,
         generate_ms: generating.elapsed().as_millis() as u64,
+        guided_tokens: 0,
     }))
 }

@@ -40,6 +40,7 @@ use crate::index::{IndexOptions, WorkspaceIndex};
 
 pub mod extract;
 mod rank;
+pub mod receivers;
 mod render;
 pub mod table;
 
@@ -83,6 +84,33 @@ pub fn retrieve(
 ) -> Vec<Snippet> {
     let table = table_for(index);
     retrieve_in(&table, query, count_tokens)
+}
+
+/// What index-guided decoding needs at the cursor: the receivers in scope with their complete
+/// member lists, and the names the buffer binds (see [`receivers`]).
+pub fn scope_at(
+    index: &WorkspaceIndex,
+    path: &Path,
+    text: &str,
+    cursor: usize,
+) -> (receivers::Receivers, Vec<String>) {
+    scope_in(&table_for(index), path, text, cursor)
+}
+
+/// [`scope_at`] over a prepared table.
+pub fn scope_in(
+    table: &SymbolTable,
+    path: &Path,
+    text: &str,
+    cursor: usize,
+) -> (receivers::Receivers, Vec<String>) {
+    let Some(buffer) = receivers::analyze(path, text) else {
+        return Default::default();
+    };
+    (
+        receivers::receivers(table, &buffer, cursor),
+        receivers::names_in_scope(&buffer),
+    )
 }
 
 /// The table of `index`, rebuilt only when the index's files changed since the last call
