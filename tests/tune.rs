@@ -260,7 +260,16 @@ fn eval_and_tune_refuse_bad_input_clearly() {
     std::fs::create_dir_all(&empty).unwrap();
     std::fs::write(empty.join("a.py"), "X = 1\n").unwrap();
     std::fs::write(empty.join("b.py"), "Y = 2\n").unwrap();
-    let none = pith(&cache, &["eval", &empty.to_string_lossy()]);
+    let Some(model) = default_model() else { return };
+    let none = pith(
+        &cache,
+        &[
+            "eval",
+            &empty.to_string_lossy(),
+            "--model",
+            &model.to_string_lossy(),
+        ],
+    );
     assert!(!none.status.success());
     let stderr = String::from_utf8_lossy(&none.stderr);
     assert!(stderr.contains("no eligible lines"), "{stderr}");
