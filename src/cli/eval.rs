@@ -334,13 +334,16 @@ fn hash_key(text: &str) -> Vec<u8> {
     Sha256::digest(text.as_bytes()).to_vec()
 }
 
+/// A held-out file's candidate lines, with the hash that orders the files.
+type FileCandidates<'a> = (Vec<u8>, &'a FileIndex, String, Vec<(usize, String)>);
+
 /// Up to `count` tasks from the held-out files, spread round-robin over them in a fixed
 /// pseudo-random order; sorted by file and line.
 pub fn generate(root: &Path, files: &[Arc<FileIndex>], count: usize) -> Vec<Task> {
     let relatives: Vec<String> = files.iter().map(|f| relative(root, &f.path)).collect();
     let held = held_out(&relatives);
     let defined = definitions(files, root);
-    let mut per_file: Vec<(Vec<u8>, &FileIndex, String, Vec<(usize, String)>)> = files
+    let mut per_file: Vec<FileCandidates> = files
         .iter()
         .zip(&relatives)
         .filter(|(_, path)| held.contains(*path))
