@@ -3,7 +3,7 @@
 //! Layers, lowest precedence first; each one is merged key by key over the ones before it
 //! (tables merge recursively, any other value — arrays included — replaces the lower one):
 //!
-//! 1. built-in defaults (`Config::default()`, the prompt texts in [`crate::prompt::defaults`]);
+//! 1. built-in defaults (`Config::default()`, the prompt texts in [`crate::task::defaults`]);
 //! 2. the user file: `$XDG_CONFIG_HOME/pith/config.toml`, else `~/.config/pith/config.toml`;
 //! 3. the project file: `<root>/.pith/config.toml`;
 //! 4. the client's settings: LSP `initializationOptions`, then each `didChangeConfiguration`
@@ -22,7 +22,7 @@ use serde::Deserialize;
 
 pub use crate::engine::RemoteApi;
 
-use crate::prompt::Task;
+use crate::task::Task;
 
 /// The whole configuration. Every section has a default, so an empty file is a valid config.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
@@ -266,7 +266,7 @@ impl ResolvedPrompt {
         self.language_templates
             .get(task)
             .or_else(|| self.templates.get(task))
-            .unwrap_or_else(|| crate::prompt::defaults::template(task))
+            .unwrap_or_else(|| crate::task::defaults::template(task))
     }
 }
 
@@ -318,11 +318,7 @@ impl ConfigSources {
 
 /// `$XDG_CONFIG_HOME/pith/config.toml`, else `~/.config/pith/config.toml`.
 pub fn user_config_path() -> Option<PathBuf> {
-    let base = match std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(std::env::var_os("HOME")?).join(".config"),
-    };
-    Some(base.join("pith").join("config.toml"))
+    Some(crate::dirs::config_dir()?.join("config.toml"))
 }
 
 /// The project file of a workspace root.
@@ -426,7 +422,7 @@ impl Config {
         let system = language_prompt
             .and_then(|p| p.system.clone())
             .or_else(|| self.prompt.system.clone())
-            .unwrap_or_else(|| crate::prompt::defaults::SYSTEM.to_string());
+            .unwrap_or_else(|| crate::task::defaults::SYSTEM.to_string());
         let style = language_prompt
             .and_then(|p| p.style.clone())
             .or_else(|| self.prompt.style.clone())
@@ -485,15 +481,6 @@ impl Config {
             ..Default::default()
         }
     }
-}
-
-/// `$XDG_CACHE_HOME/pith`, else `~/.cache/pith`.
-pub fn cache_dir() -> Option<PathBuf> {
-    let base = match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(std::env::var_os("HOME")?).join(".cache"),
-    };
-    Some(base.join("pith"))
 }
 
 fn expand_home(path: &Path) -> PathBuf {
@@ -569,7 +556,7 @@ fn check_semantics(config: &Config) -> Result<(), (String, String, Option<String
                 continue;
             };
             let key = format!("{prefix}.templates.{}", task.name());
-            if let Err(error) = crate::prompt::template::check(template, task) {
+            if let Err(error) = crate::task::template::check(template, task) {
                 let needle = error.placeholder.as_ref().map(|p| format!("{{{p}}}"));
                 return Err((key, error.to_string(), needle));
             }

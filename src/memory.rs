@@ -108,7 +108,7 @@ pub fn database_path(root: &Path) -> Result<PathBuf, MemoryError> {
     let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
     let digest = Sha256::digest(root.to_string_lossy().as_bytes());
     let name = format!("{}.sqlite", &hex::encode(digest)[..16]);
-    Ok(crate::config::cache_dir()
+    Ok(crate::dirs::cache_dir()
         .ok_or(MemoryError::NoCacheDir)?
         .join("memory")
         .join(name))

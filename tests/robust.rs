@@ -917,6 +917,7 @@ fn fim_request(prefix: &str, context: &str) -> pith::engine::Request {
         slot: pith::engine::Slot::Completion,
         cancel: tokio_util::sync::CancellationToken::new(),
         supersede_key: None,
+        guide: None,
     }
 }
 

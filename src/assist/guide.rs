@@ -231,7 +231,8 @@ impl Rule for CodeRule<'_> {
         let text = format!("{}{piece}", self.line);
         let mut bonus = 0.0;
         for ident in scan(&text, self.guide.lang, false) {
-            if ident.end <= split {
+            // An identifier the piece ends (`no` + `rm(`, or `norm` + `(`) is judged complete.
+            if ident.end < split || (ident.end == split && piece.is_empty()) {
                 continue;
             }
             let word = &text[ident.start..ident.end];
@@ -391,7 +392,7 @@ impl Rule for AnswerRule<'_> {
         };
         // Prose has no `#` comments; Rust's rules also read lifetimes.
         for ident in scan(&text, Lang::Rust, true) {
-            if ident.end <= split && self.open {
+            if self.open && (ident.end < split || (ident.end == split && piece.is_empty())) {
                 continue;
             }
             let complete = ident.end < text.len();
@@ -528,6 +529,12 @@ mod tests {
         assert_eq!(score(&guide, "", "length"), f32::NEG_INFINITY);
         assert_eq!(score(&guide, "no", "rmal()"), f32::NEG_INFINITY);
         assert_eq!(score(&guide, "no", "rm()"), 0.0);
+        assert_eq!(
+            score(&guide, "no", " + 1"),
+            f32::NEG_INFINITY,
+            "`no` is no member"
+        );
+        assert_eq!(score(&guide, "norm", "()"), 0.0);
     }
 
     #[test]
@@ -595,6 +602,7 @@ mod tests {
         assert_eq!(score(&guide, "It is ", " `get"), f32::NEG_INFINITY);
         assert_eq!(score(&guide, "It is ", "anything"), 0.0);
         assert_eq!(score(&guide, "It is `_same_origin", "` in"), 0.0);
+        assert_eq!(score(&guide, "It is `_same", "` in"), f32::NEG_INFINITY);
         assert_eq!(score(&guide, "See `", "requests/sessions.py:42`"), 0.0);
         assert_eq!(score(&guide, "```python\n", "whatever"), 0.0);
         let rule = guide.rule("It is `_same").expect("a rule");

@@ -8,8 +8,6 @@
 //! validation by a hash of the instruction, so the split is the same on every run. Files come
 //! from the index, whose scan honours `.gitignore` and `.pith/ignore`: nothing else is read.
 
-pub mod scrub;
-
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -22,7 +20,7 @@ use crate::config::IndexConfig;
 use crate::index::{FileIndex, SymbolKind};
 use crate::lang::Lang;
 use crate::memory::{Memory, MemoryKind};
-use scrub::Finding;
+use crate::scrub::{self, Finding};
 
 /// One Alpaca record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -63,11 +63,7 @@ pub const PUBLISHED_MODELS: [PublishedModel; 2] = [
 
 /// `$XDG_CACHE_HOME/pith/models`, else `~/.cache/pith/models`.
 pub fn models_dir() -> Option<PathBuf> {
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    Some(cache.join("pith").join("models"))
+    Some(crate::dirs::cache_dir()?.join("models"))
 }
 
 pub fn default_model_path() -> Option<PathBuf> {

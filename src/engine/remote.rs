@@ -6,7 +6,7 @@
 //! per request, so a slow server never blocks the caller. Stop strings and the stop predicate are
 //! applied here as well, so both backends cut text the same way.
 //!
-//! Privacy: every text part of a prompt passes through `dataset::scrub::scrub_text` before it is
+//! Privacy: every text part of a prompt passes through `scrub::scrub_text` before it is
 //! put in a request body, so credentials in the buffer or the retrieved context never leave the
 //! machine (see `scrubbed`).
 
@@ -25,7 +25,7 @@ use super::{
     Engine, EngineError, EngineStatus, Event, Prompt, RemoteApi, RemoteSettings, Request,
     RequestStats, estimate_tokens,
 };
-use crate::dataset::scrub::{self, Finding};
+use crate::scrub::{self, Finding};
 
 struct Shared {
     status: Mutex<EngineStatus>,

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use rustc_hash::{FxHashMap, FxHashSet};
 use tree_sitter::{Node, QueryCursor, StreamingIterator, Tree};
 
-use super::{CaptureRole, Lang};
-use crate::index::{FileIndex, Import, Reference, Span, Symbol, SymbolKind};
+use super::{CaptureRole, FileIndex, Lang};
+use crate::syntax::{Import, Reference, Span, Symbol, SymbolKind};
 
 /// Signatures longer than this (a constant holding a big literal) are cut.
 const MAX_SIGNATURE_CHARS: usize = 200;

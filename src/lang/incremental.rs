@@ -12,9 +12,9 @@ use std::path::Path;
 
 use tree_sitter::{InputEdit, Node, Point, Tree};
 
-use super::Lang;
 use super::analyze::{Parts, analyze_parts, file_index, top_level_ranges};
-use crate::index::{FileIndex, Import, Reference, Span, Symbol};
+use super::{FileIndex, Lang};
+use crate::syntax::{Import, Reference, Span, Symbol};
 
 /// Re-analyzes a file whose previous analysis is `previous`. `old_tree` is the tree that
 /// analysis saw, already `edit`ed with `edits` (in the order they were applied); `tree` is the

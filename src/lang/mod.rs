@@ -7,6 +7,7 @@
 //! compile is logged and the built-in query is used instead, so a typo never breaks indexing.
 
 pub(crate) mod analyze;
+mod file;
 pub(crate) mod incremental;
 mod lex;
 
@@ -17,9 +18,10 @@ use std::sync::OnceLock;
 use tree_sitter::{Language, Parser, Query, Tree};
 
 pub use analyze::{analyze, content_hash};
+pub use file::FileIndex;
 pub use incremental::reanalyze;
 
-use crate::index::SymbolKind;
+use crate::syntax::SymbolKind;
 
 /// A supported language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -570,11 +572,7 @@ impl LangQueries {
 
 /// `$XDG_CONFIG_HOME/pith/queries`, else `~/.config/pith/queries`.
 pub fn user_query_dir() -> Option<PathBuf> {
-    let config = match std::env::var_os("XDG_CONFIG_HOME") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => PathBuf::from(std::env::var_os("HOME")?).join(".config"),
-    };
-    Some(config.join("pith").join("queries"))
+    Some(crate::dirs::config_dir()?.join("queries"))
 }
 
 thread_local! {

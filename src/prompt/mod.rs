@@ -11,73 +11,17 @@
 //! - every other task is a chat: a system message (system prompt plus style rules) and a user
 //!   message rendered from the task's template.
 
-pub mod defaults;
-pub mod template;
+pub use crate::task::{Task, defaults, template};
 
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::Path;
-
-use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::engine::{ContextFile, Message, Prompt, Role};
 use crate::lang::Lang;
 use crate::memory::Memory;
 use crate::retrieve::Snippet;
-
-/// What the model is asked to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Task {
-    Completion,
-    Hover,
-    Explain,
-    Docstring,
-    Tests,
-    Refactor,
-    Fix,
-    Ask,
-}
-
-impl Task {
-    pub const ALL: [Task; 8] = [
-        Task::Completion,
-        Task::Hover,
-        Task::Explain,
-        Task::Docstring,
-        Task::Tests,
-        Task::Refactor,
-        Task::Fix,
-        Task::Ask,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Task::Completion => "completion",
-            Task::Hover => "hover",
-            Task::Explain => "explain",
-            Task::Docstring => "docstring",
-            Task::Tests => "tests",
-            Task::Refactor => "refactor",
-            Task::Fix => "fix",
-            Task::Ask => "ask",
-        }
-    }
-}
-
-impl std::str::FromStr for Task {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Task::ALL
-            .into_iter()
-            .find(|t| t.name() == s)
-            .ok_or_else(|| {
-                let names: Vec<_> = Task::ALL.iter().map(|t| t.name()).collect();
-                format!("unknown task `{s}` (one of: {})", names.join(", "))
-            })
-    }
-}
 
 /// An example with its text resolved (from the config, a file, or a symbol's code).
 #[derive(Debug, Clone, PartialEq, Eq)]

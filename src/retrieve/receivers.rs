@@ -83,6 +83,22 @@ pub fn analyze(path: &Path, text: &str) -> Option<FileIndex> {
 
 /// The receivers in scope at `cursor` of `buffer` (the editor's text, see [`analyze`]).
 pub fn receivers(table: &SymbolTable, buffer: &FileIndex, cursor: usize) -> Receivers {
+    let mut out = receivers_and_types(table, buffer, cursor);
+    // An instance is not called through `__init__`: only a class is (`Base.__init__(self)`).
+    for (key, members) in out.iter_mut() {
+        let is_class = key.starts_with(char::is_uppercase);
+        if !is_class && members.iter().any(|m| m.starts_with("__")) {
+            *members = members
+                .iter()
+                .filter(|m| !m.starts_with("__"))
+                .cloned()
+                .collect();
+        }
+    }
+    out
+}
+
+fn receivers_and_types(table: &SymbolTable, buffer: &FileIndex, cursor: usize) -> Receivers {
     let mut out = Receivers::new();
     let resolver = Resolver {
         table,

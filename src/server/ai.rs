@@ -271,12 +271,7 @@ impl Ai {
 
     /// Where generated markdown (explanations) is written.
     pub fn cache_dir(&self) -> PathBuf {
-        let base = std::env::var_os("XDG_CACHE_HOME")
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-            .unwrap_or_else(std::env::temp_dir);
-        base.join("pith").join("explanations")
+        crate::dirs::explanations_dir()
     }
 
     /// Shows `$/progress` for `work` if it runs longer than 300 ms and the client supports it.
@@ -373,36 +368,6 @@ pub async fn spawn_guarded<T: Send + 'static>(
             })
         }
     }
-}
-
-/// The AI capabilities: inline completion, the completion-item fallback where wanted, code
-/// actions resolved lazily, and the `pith.*` commands.
-pub fn add_capabilities(capabilities: &mut lsp::ServerCapabilities, completion_fallback: bool) {
-    capabilities.inline_completion_provider = Some(lsp::OneOf::Left(true));
-    if completion_fallback {
-        capabilities.completion_provider = Some(lsp::CompletionOptions {
-            resolve_provider: Some(false),
-            ..Default::default()
-        });
-    }
-    capabilities.code_action_provider = Some(lsp::CodeActionProviderCapability::Options(
-        lsp::CodeActionOptions {
-            code_action_kinds: Some(vec![
-                lsp::CodeActionKind::QUICKFIX,
-                lsp::CodeActionKind::REFACTOR_REWRITE,
-                lsp::CodeActionKind::new("refactor.pith"),
-            ]),
-            resolve_provider: Some(true),
-            work_done_progress_options: Default::default(),
-        },
-    ));
-    capabilities.execute_command_provider = Some(lsp::ExecuteCommandOptions {
-        commands: super::commands::COMMANDS
-            .iter()
-            .map(|c| c.to_string())
-            .collect(),
-        work_done_progress_options: Default::default(),
-    });
 }
 
 #[cfg(test)]

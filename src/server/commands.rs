@@ -8,6 +8,7 @@ use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp_server::ls_types::{self as lsp, Uri};
 
 use super::session::Session;
+use super::shared::{self, memories};
 use crate::assist::actions::{ActionInput, ActionKind};
 use crate::assist::ask::{self, AskRequest, AskSettings};
 use crate::memory::{MemoryKind, NewMemory};
@@ -18,7 +19,7 @@ pub const COMMANDS: [&str; 6] = [
     "pith.status",
     "pith.memory.list",
     "pith.memory.clear",
-    super::memories::COMPLETION_ACCEPTED,
+    memories::COMPLETION_ACCEPTED,
 ];
 
 fn invalid(message: impl Into<String>) -> Error {
@@ -84,7 +85,7 @@ pub async fn execute(
                 .unwrap_or(0);
             Ok(Some(json!({ "cleared": cleared })))
         }
-        super::memories::COMPLETION_ACCEPTED => {
+        memories::COMPLETION_ACCEPTED => {
             let usage = || invalid("pith.completion.accepted takes [uri, position, text]");
             let uri: Uri = arguments
                 .first()
@@ -99,7 +100,7 @@ pub async fn execute(
                 .snapshot(&uri)
                 .ok_or_else(|| invalid("pith.completion.accepted: unknown document"))?;
             let offset = session.offset(&snapshot, position);
-            super::memories::remember_completion(session, &snapshot.path, offset, text);
+            memories::remember_completion(session, &snapshot.path, offset, text);
             Ok(None)
         }
         other => Err(invalid(format!("pith: unknown command {other}"))),
@@ -206,7 +207,7 @@ async fn explain_command(
         instruction: None,
         diagnostic: None,
     };
-    let outcome = super::code_actions::run_action(
+    let outcome = shared::run_action(
         session,
         client,
         &*engine,
@@ -221,7 +222,7 @@ async fn explain_command(
         crate::assist::relative_path(&session.index, &snapshot.path),
         range.start.line + 1
     );
-    let file = super::code_actions::show_markdown(session, client, &title, &markdown).await;
+    let file = shared::show_markdown(session, client, &title, &markdown).await;
     Ok(json!({
         "markdown": markdown,
         "path": file.map(|f| f.display().to_string()),

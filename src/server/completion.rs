@@ -13,6 +13,7 @@ use tower_lsp_server::ls_types::{self as lsp, Uri};
 
 use super::ai::document_key;
 use super::session::Session;
+use super::shared::memories;
 use crate::assist::completion::{self, Completion, CompletionInput};
 
 /// The method name (tower-lsp has no trait method for it).
@@ -81,7 +82,7 @@ pub async fn inline_completion(
         Some((completion, at)) => vec![lsp::InlineCompletionItem {
             command: Some(lsp::Command {
                 title: "pith: remember this completion".into(),
-                command: super::memories::COMPLETION_ACCEPTED.into(),
+                command: memories::COMPLETION_ACCEPTED.into(),
                 arguments: Some(vec![
                     serde_json::json!(uri.as_str()),
                     serde_json::json!(at),

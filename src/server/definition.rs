@@ -3,9 +3,9 @@
 
 use tower_lsp_server::ls_types::{self as lsp, Uri};
 
-use super::documents::{from_lsp, lsp_range};
+use super::documents::lsp_range;
 use super::session::{Session, path_uri};
-use crate::index::SymbolRef;
+use super::shared::resolve_at;
 use crate::text::Document;
 
 pub fn definition(session: &Session, uri: &Uri, position: lsp::Position) -> Vec<lsp::Location> {
@@ -21,12 +21,4 @@ pub fn definition(session: &Session, uri: &Uri, position: lsp::Position) -> Vec<
             Some(lsp::Location::new(path_uri(&file.path)?, range))
         })
         .collect()
-}
-
-/// The definitions the identifier at a client position may refer to, best first; None when the
-/// document is unknown. The position is read against the very text the index holds.
-pub fn resolve_at(session: &Session, uri: &Uri, position: lsp::Position) -> Option<Vec<SymbolRef>> {
-    let file = session.indexed_file(uri)?;
-    let offset = Document::new(&file.text, None).offset_at(from_lsp(position), session.encoding);
-    Some(session.index.goto_definition(&file, offset))
 }

@@ -1,6 +1,9 @@
 //! The language server: the `LanguageServer` impl (thin dispatch and capabilities) over a
 //! `Session` that owns the state. Each feature family lives in its own file and calls the core;
-//! this is the only module that knows LSP.
+//! this is the only module that knows LSP. The files form a star (`ARCHITECTURE.md`, enforced by
+//! `tests/layers.rs`): `session` (with `documents` and `ai`, the state it is made of) at the
+//! centre, `shared` for the helpers feature files share, and feature files that never import
+//! each other; only this hub sees them all.
 //!
 //! Every request runs through `run_blocking`: off the async loop, with a panic turned into an
 //! `InternalError` reply (the server stays up), and with a cancellation token that fires when
@@ -10,7 +13,7 @@
 //! folder is then scanned in the background like the workspace at `initialized`.
 //!
 //! Adding a feature (inline completion, code actions, commands): a file beside these with a
-//! function over `&Session`, a method on `Backend` that calls it through `Backend::run`, and
+//! function over `&Session` (a helper another feature needs goes to `shared`), a method on `Backend` that calls it through `Backend::run`, and
 //! its capability in `capabilities()` in the same commit, never before it works.
 
 mod ai;
@@ -20,11 +23,10 @@ mod completion;
 mod context;
 mod definition;
 mod documents;
-mod explain;
 mod hover;
-mod memories;
 mod progress;
 mod session;
+mod shared;
 mod symbols;
 mod transport;
 
@@ -253,6 +255,33 @@ fn capabilities(encoding: PositionEncoding) -> lsp::ServerCapabilities {
     }
 }
 
+/// The AI capabilities: inline completion, the completion-item fallback where wanted, code
+/// actions resolved lazily, and the `pith.*` commands.
+fn add_ai_capabilities(capabilities: &mut lsp::ServerCapabilities, completion_fallback: bool) {
+    capabilities.inline_completion_provider = Some(lsp::OneOf::Left(true));
+    if completion_fallback {
+        capabilities.completion_provider = Some(lsp::CompletionOptions {
+            resolve_provider: Some(false),
+            ..Default::default()
+        });
+    }
+    capabilities.code_action_provider = Some(lsp::CodeActionProviderCapability::Options(
+        lsp::CodeActionOptions {
+            code_action_kinds: Some(vec![
+                lsp::CodeActionKind::QUICKFIX,
+                lsp::CodeActionKind::REFACTOR_REWRITE,
+                lsp::CodeActionKind::new("refactor.pith"),
+            ]),
+            resolve_provider: Some(true),
+            work_done_progress_options: Default::default(),
+        },
+    ));
+    capabilities.execute_command_provider = Some(lsp::ExecuteCommandOptions {
+        commands: commands::COMMANDS.iter().map(|c| c.to_string()).collect(),
+        work_done_progress_options: Default::default(),
+    });
+}
+
 impl LanguageServer for Backend {
     async fn initialize(&self, params: lsp::InitializeParams) -> Result<lsp::InitializeResult> {
         let encoding = negotiate_encoding(&params.capabilities);
@@ -282,7 +311,7 @@ impl LanguageServer for Backend {
         .await?;
         let session = Arc::new(session);
         let mut server_capabilities = capabilities(encoding);
-        ai::add_capabilities(
+        add_ai_capabilities(
             &mut server_capabilities,
             completion::fallback_enabled(&session),
         );
@@ -466,7 +495,7 @@ impl LanguageServer for Backend {
             let _ = run_blocking("didSave", move |_| {
                 session.index_stale_buffers();
                 session.index_from_disk(&path);
-                memories::mark_changed_code_stale(&session, &path);
+                shared::memories::mark_changed_code_stale(&session, &path);
             })
             .await;
         }
@@ -508,7 +537,7 @@ impl LanguageServer for Backend {
                 } else {
                     session.index_from_disk(&path);
                 }
-                memories::mark_changed_code_stale(&session, &path);
+                shared::memories::mark_changed_code_stale(&session, &path);
             }
         })
         .await;

@@ -4,10 +4,12 @@
 //! A model-written explanation is not part of this reply: it takes seconds. The assist work adds
 //! it through `model_explanation`, the one place meant for it.
 
+mod explain;
+
 use tower_lsp_server::ls_types::{self as lsp, Uri};
 
-use super::definition::resolve_at;
 use super::session::Session;
+use super::shared::resolve_at;
 use crate::index::SymbolRef;
 
 pub fn hover(session: &Session, uri: &Uri, position: lsp::Position) -> Option<lsp::Hover> {
@@ -64,5 +66,5 @@ pub fn render(session: &Session, target: &SymbolRef) -> String {
 /// A short explanation of the symbol by the model, appended below the index part. None for now:
 /// the assist work fills this in (cached, with a deadline) so that hovers stay instant.
 fn model_explanation(session: &Session, target: &SymbolRef) -> Option<String> {
-    super::explain::hover_explanation(session, target)
+    explain::hover_explanation(session, target)
 }

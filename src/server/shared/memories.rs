@@ -7,10 +7,10 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use super::session::Session;
 use crate::assist::actions::ActionOutcome;
 use crate::index::FileIndex;
 use crate::memory::{MemoryKind, NewMemory, content_hash};
+use crate::server::session::Session;
 
 /// The command a client runs when the user accepts an inline completion (LSP 3.18 lets an
 /// inline completion item carry one). Arguments: `[uri, position, text]`.

@@ -6,10 +6,10 @@
 
 use std::time::Duration;
 
-use super::session::Session;
 use crate::assist::explain;
 use crate::engine::Priority;
 use crate::index::SymbolRef;
+use crate::server::session::Session;
 
 /// The explanation of `target` for a hover, if one is ready in time. Blocking: call it from a
 /// blocking task (hover handlers run in one).
