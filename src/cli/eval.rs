@@ -525,7 +525,7 @@ pub fn duration(seconds: f64) -> String {
 /// The workspace's eval directory under pith's cache.
 pub fn cache_dir(root: &Path) -> anyhow::Result<PathBuf> {
     let digest = Sha256::digest(root.to_string_lossy().as_bytes());
-    let base = crate::config::cache_dir()
+    let base = crate::dirs::cache_dir()
         .context("cannot find a cache directory (set HOME or XDG_CACHE_HOME)")?;
     Ok(base.join("eval").join(&hex::encode(digest)[..16]))
 }

@@ -33,7 +33,7 @@ pub fn venv_dir() -> anyhow::Result<PathBuf> {
         return Ok(PathBuf::from(dir));
     }
     let hash = hex::encode(Sha256::digest(REQUIREMENTS.as_bytes()));
-    Ok(crate::config::cache_dir()
+    Ok(crate::dirs::cache_dir()
         .context("cannot find a cache directory (set HOME or XDG_CACHE_HOME)")?
         .join("tune")
         .join(format!("venv-{}", &hash[..12])))
@@ -159,7 +159,7 @@ fn write_data(root: &Path, config: &crate::config::Config, dir: &Path) -> anyhow
     let mut code = String::new();
     let mut redacted = summary.redactions.len();
     for file in &train {
-        let (text, findings) = crate::dataset::scrub::scrub_file(&file.path, &file.text);
+        let (text, findings) = crate::scrub::scrub_file(&file.path, &file.text);
         redacted += findings.len();
         code.push_str(
             &serde_json::json!({"path": eval::relative(root, &file.path), "text": text})
