@@ -56,7 +56,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-fn canonical_root(root: Option<&PathBuf>) -> anyhow::Result<PathBuf> {
+pub(super) fn canonical_root(root: Option<&PathBuf>) -> anyhow::Result<PathBuf> {
     let root = match root {
         Some(root) => root.clone(),
         None => std::env::current_dir()?,
@@ -202,31 +202,14 @@ pub fn complete_batch(cli: &Cli, args: &CompleteArgs) -> anyhow::Result<()> {
     if args.no_guide {
         config.completion.guided = false;
     }
-    let engine = engine::open(&completion_settings(cli, &config))?;
-    let settings = CompletionSettings::from_config(&config, engine.parameters());
-    let table = crate::retrieve::scan(&root);
-    let repo = root.file_name().map_or_else(
-        || "workspace".to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    );
-    let workspace = Workspace {
-        root: &root,
-        repo: &repo,
-        // The batch path retrieves through its own symbol table, not a `WorkspaceIndex`:
-        // explicit examples from the config still apply, glob/symbol ones need the index.
-        examples: &crate::prompt::resolve_examples(
-            &config,
-            None,
-            crate::prompt::Task::Completion,
+    let mut completer = Completer::open(cli, &root, config)?;
+    if let Some(file) = &args.snippets {
+        completer.given_snippets = Some(read_snippets(
+            file,
             &root,
-            &[],
-        ),
-    };
-    let given_snippets = match &args.snippets {
-        Some(file) => Some(read_snippets(file, &root, settings.budget_tokens)?),
-        None => None,
-    };
-    let runtime = runtime()?;
+            completer.settings.budget_tokens,
+        )?);
+    }
     let queries = std::io::BufReader::new(
         std::fs::File::open(batch).with_context(|| format!("{}", batch.display()))?,
     );
@@ -239,7 +222,86 @@ pub fn complete_batch(cli: &Cli, args: &CompleteArgs) -> anyhow::Result<()> {
         let query: BatchQuery = serde_json::from_str(&line)
             .with_context(|| format!("{}:{}: not a query", batch.display(), number + 1))?;
         let started = Instant::now();
-        let path = root.join(&query.path);
+        let outcome = completer.complete(&query, args.show_prompt);
+        let mut out = serde_json::json!({
+            "id": query.id,
+            "completion": outcome.text,
+            "prompt_tokens": outcome.prompt_tokens,
+            "ms": started.elapsed().as_millis() as u64,
+        });
+        if let Some(prompt) = outcome.prompt {
+            out["prompt"] = prompt.into();
+            out["raw"] = outcome.raw.into();
+        }
+        writeln!(stdout, "{out}")?;
+        stdout.flush()?;
+    }
+    Ok(())
+}
+
+/// What one query of a [`Completer`] gave.
+pub(super) struct Outcome {
+    pub text: String,
+    pub raw: String,
+    pub prompt_tokens: usize,
+    /// The prompt's parts, when asked for.
+    pub prompt: Option<String>,
+}
+
+/// The whole inline-completion path over one workspace, query after query: the engine, the
+/// retrieval table and the prompt settings, built once (`pith complete --batch`, `pith eval`).
+pub(super) struct Completer {
+    engine: std::sync::Arc<dyn crate::engine::Engine>,
+    config: Config,
+    pub settings: CompletionSettings,
+    table: crate::retrieve::SymbolTable,
+    root: PathBuf,
+    repo: String,
+    examples: Vec<crate::prompt::ResolvedExample>,
+    runtime: tokio::runtime::Runtime,
+    /// Each query's context from another retriever instead of retrieving it.
+    pub given_snippets: Option<HashMap<String, Vec<crate::retrieve::Snippet>>>,
+}
+
+impl Completer {
+    pub fn open(cli: &Cli, root: &Path, config: Config) -> anyhow::Result<Self> {
+        let engine = engine::open(&completion_settings(cli, &config))?;
+        let settings = CompletionSettings::from_config(&config, engine.parameters());
+        let table = crate::retrieve::scan(root);
+        let repo = root.file_name().map_or_else(
+            || "workspace".to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        // The batch path retrieves through its own symbol table, not a `WorkspaceIndex`:
+        // explicit examples from the config still apply, glob/symbol ones need the index.
+        let examples = crate::prompt::resolve_examples(
+            &config,
+            None,
+            crate::prompt::Task::Completion,
+            root,
+            &[],
+        );
+        Ok(Self {
+            engine,
+            config,
+            settings,
+            table,
+            root: root.to_path_buf(),
+            repo,
+            examples,
+            runtime: runtime()?,
+            given_snippets: None,
+        })
+    }
+
+    /// Completes one query; a failed completion is logged and counts as an empty one.
+    pub fn complete(&self, query: &BatchQuery, show_prompt: bool) -> Outcome {
+        let workspace = Workspace {
+            root: &self.root,
+            repo: &self.repo,
+            examples: &self.examples,
+        };
+        let path = self.root.join(&query.path);
         let cursor = query.cursor();
         let input = CompletionInput {
             path: &path,
@@ -247,27 +309,29 @@ pub fn complete_batch(cli: &Cli, args: &CompleteArgs) -> anyhow::Result<()> {
             cursor,
             recent: &[],
         };
+        let engine = &*self.engine;
         let count_tokens = |text: &str| engine.count_tokens(text);
-        let snippets = if let Some(given) = &given_snippets {
+        let snippets = if let Some(given) = &self.given_snippets {
             given.get(&query.id).cloned().unwrap_or_default()
-        } else if settings.use_context {
+        } else if self.settings.use_context {
             let retrieval = crate::retrieve::Query {
                 path: &path,
                 text: &query.text,
                 cursor,
-                budget_tokens: settings.budget_tokens,
+                budget_tokens: self.settings.budget_tokens,
                 recent: &[],
             };
-            crate::retrieve::retrieve_in(&table, &retrieval, &count_tokens)
+            crate::retrieve::retrieve_in(&self.table, &retrieval, &count_tokens)
         } else {
             Vec::new()
         };
-        let guide = settings
+        let guide = self
+            .settings
             .guided
-            .then(|| completion::code_guide_in(&table, &input));
-        let result = runtime.block_on(completion::complete_with(
-            &*engine,
-            &config,
+            .then(|| completion::code_guide_in(&self.table, &input));
+        let result = self.runtime.block_on(completion::complete_with(
+            engine,
+            &self.config,
             &workspace,
             &input,
             &snippets,
@@ -281,28 +345,24 @@ pub fn complete_batch(cli: &Cli, args: &CompleteArgs) -> anyhow::Result<()> {
                 (String::new(), String::new(), 0)
             }
         };
-        let mut out = serde_json::json!({
-            "id": query.id,
-            "completion": text,
-            "prompt_tokens": prompt_tokens,
-            "ms": started.elapsed().as_millis() as u64,
-        });
-        if args.show_prompt {
+        let prompt = show_prompt.then(|| {
             let prompt = completion::fim_prompt(
-                &config,
+                &self.config,
                 &workspace,
-                &settings,
+                &self.settings,
                 &input,
                 &snippets,
                 &count_tokens,
             );
-            out["prompt"] = crate::prompt::render_parts(&prompt).into();
-            out["raw"] = raw.into();
+            crate::prompt::render_parts(&prompt)
+        });
+        Outcome {
+            text,
+            raw,
+            prompt_tokens,
+            prompt,
         }
-        writeln!(stdout, "{out}")?;
-        stdout.flush()?;
     }
-    Ok(())
 }
 
 /// One line of a retriever's output (the eval's INTERFACE.md).

@@ -73,8 +73,8 @@ pub(super) struct BatchQuery {
     pub id: String,
     pub path: String,
     pub text: String,
-    line: u32,
-    character: u32,
+    pub line: u32,
+    pub character: u32,
 }
 
 impl BatchQuery {

@@ -10,8 +10,10 @@ mod adapt;
 mod assist;
 mod context;
 mod engine;
+pub mod eval;
 mod index;
 mod serve;
+pub mod tune;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -71,6 +73,66 @@ pub enum Command {
     /// Fine-tuning data.
     #[command(subcommand)]
     Dataset(DatasetCommand),
+    /// Measure completion quality on the workspace's own code (held-out files, EM and ES).
+    Eval(EvalArgs),
+    /// Train a LoRA adapter on the workspace from the installed model (CPU; CUDA when present).
+    Tune(TuneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Workspace root (default: the current directory).
+    pub root: Option<PathBuf>,
+    /// Number of next-line tasks.
+    #[arg(long, default_value_t = 50)]
+    pub tasks: usize,
+    /// Complete from the buffer alone, without retrieved context.
+    #[arg(long, conflicts_with = "compare")]
+    pub no_context: bool,
+    /// LoRA adapter (GGUF) to apply instead of the configured ones.
+    #[arg(long)]
+    pub lora: Option<PathBuf>,
+    /// Context budget in tokens.
+    #[arg(long)]
+    pub budget_tokens: Option<usize>,
+    /// Run with and without context, and with and without the adapter, and print a table.
+    #[arg(long)]
+    pub compare: bool,
+    /// End with one JSON line: {"tasks","em","es","em_no_context","es_no_context","p50_ms",
+    /// "p95_ms","model","lora"}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TuneArgs {
+    /// Workspace root (default: the current directory).
+    pub root: Option<PathBuf>,
+    /// Where to write the adapter (GGUF LoRA).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Stop after this many optimizer steps (default: the epochs decide).
+    #[arg(long)]
+    pub max_steps: Option<u64>,
+    #[arg(long, default_value_t = 1.0)]
+    pub epochs: f64,
+    /// LoRA rank.
+    #[arg(long, default_value_t = 8)]
+    pub rank: u32,
+    #[arg(long, default_value_t = 2e-4)]
+    pub lr: f64,
+    /// Training sequence length in tokens.
+    #[arg(long, default_value_t = 256)]
+    pub seq_len: u32,
+    /// Save a checkpoint every N steps.
+    #[arg(long, default_value_t = 20)]
+    pub checkpoint_every: u64,
+    /// Continue from the last checkpoint of a run with the same output.
+    #[arg(long)]
+    pub resume: bool,
+    /// Tasks for the evaluation at the end (0: skip it).
+    #[arg(long, default_value_t = 50)]
+    pub eval_tasks: usize,
 }
 
 #[derive(Debug, Args)]
@@ -280,6 +342,8 @@ pub fn main() -> ExitCode {
         Command::Prompt(args) => adapt::prompt(&cli, args),
         Command::Memory(command) => adapt::memory(command),
         Command::Dataset(command) => adapt::dataset(command),
+        Command::Eval(args) => eval::eval(&cli, args),
+        Command::Tune(args) => tune::tune(&cli, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,5 +1,5 @@
 //! Fine-tuning data: Alpaca-format (`instruction`, `input`, `output`) JSON Lines drawn from the
-//! codebase and the session memory, secrets scrubbed, for `scripts/finetune/`.
+//! codebase and the session memory, secrets scrubbed, for `pith tune`.
 //!
 //! Pairs: "Write a <language> function that <docstring>" → the function; "Write the docstring
 //! for …" → the docstring; "Explain …" → explanations the user accepted (from memory); and the
