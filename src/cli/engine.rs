@@ -474,6 +474,9 @@ fn bench_remote(settings: engine::RemoteSettings, rounds: usize) -> anyhow::Resu
         ms(median(chat_warm))
     );
     println!("rounds: {rounds} (medians)");
+    Ok(())
+}
+
 /// The draft `--draft` names for `bench engine` (`auto`: the 0.5B for the 1.5B).
 fn bench_draft(cli: &Cli, settings: &EngineSettings) -> Option<std::path::PathBuf> {
     match cli.draft.as_deref()? {

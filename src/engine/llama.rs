@@ -768,7 +768,11 @@ impl<'m> Worker<'m> {
             Ok(Outcome::Cancelled)
         } else {
             // A nested request runs inside a job that already holds the gate.
-            let gate = if self.interrupted { None } else { self.gate.clone() };
+            let gate = if self.interrupted {
+                None
+            } else {
+                self.gate.clone()
+            };
             let _turn = gate
                 .as_ref()
                 .map(|g| g.lock().unwrap_or_else(|e| e.into_inner()));

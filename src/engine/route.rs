@@ -163,7 +163,9 @@ impl Engine for RoutedEngine {
             generated_tokens: a.generated_tokens + b.generated_tokens,
             draft_tokens: a.draft_tokens + b.draft_tokens,
             draft_accepted: a.draft_accepted + b.draft_accepted,
+            preempted: a.preempted + b.preempted,
             last_error: b.last_error.or(a.last_error),
+            unavailable: a.unavailable,
         }
     }
 
