@@ -231,12 +231,13 @@ impl Rule for CodeRule<'_> {
         let text = format!("{}{piece}", self.line);
         let mut bonus = 0.0;
         for ident in scan(&text, self.guide.lang, false) {
-            // An identifier the piece ends (`no` + `rm(`, or `norm` + `(`) is judged complete.
-            if ident.end < split || (ident.end == split && piece.is_empty()) {
+            // An identifier the piece ends (`no` + `rm(`, `norm` + `(`) is judged complete, and
+            // so is the last one when the piece is empty (the end of generation ends it too).
+            if ident.end < split {
                 continue;
             }
             let word = &text[ident.start..ident.end];
-            let complete = ident.end < text.len();
+            let complete = ident.end < text.len() || piece.is_empty();
             match ident
                 .receiver
                 .and_then(|(b, e)| self.guide.members(&text[b..e]))
@@ -392,10 +393,10 @@ impl Rule for AnswerRule<'_> {
         };
         // Prose has no `#` comments; Rust's rules also read lifetimes.
         for ident in scan(&text, Lang::Rust, true) {
-            if self.open && (ident.end < split || (ident.end == split && piece.is_empty())) {
+            if self.open && ident.end < split {
                 continue;
             }
-            let complete = ident.end < text.len();
+            let complete = ident.end < text.len() || piece.is_empty();
             if Self::is_path_part(&text, ident.start, ident.end) {
                 continue;
             }
@@ -535,6 +536,12 @@ mod tests {
             "`no` is no member"
         );
         assert_eq!(score(&guide, "norm", "()"), 0.0);
+        assert_eq!(
+            score(&guide, "no", ""),
+            f32::NEG_INFINITY,
+            "no end inside a member"
+        );
+        assert_eq!(score(&guide, "norm", ""), 0.0);
     }
 
     #[test]
