@@ -1551,11 +1551,15 @@ fn two_hundred_open_files_under_typing_load() {
     );
     if model.is_some() {
         assert!(status["loaded"] == json!(true), "{status}");
-        // Typing outpaces the model: most requests must be dropped (debounce, supersede,
-        // cancel), not generated one after another.
+        // Typing outpaces the model: stale requests must be dropped (debounce, supersede,
+        // cancel), not generated one after another. Since a completion preempts a hover
+        // explanation instead of waiting behind it (where it was often superseded while
+        // queued), more of them are generated than before: no longer "fewer than half".
         let generated = status["completed"].as_u64().unwrap_or(0);
+        let dropped =
+            status["cancelled"].as_u64().unwrap_or(0) + status["superseded"].as_u64().unwrap_or(0);
         assert!(
-            generated < completions.len() as u64 / 2,
+            dropped >= 1 && generated < completions.len() as u64,
             "stale completions were not dropped: {status} for {} requests",
             completions.len()
         );
