@@ -7,6 +7,7 @@
 //! (`add_root`, `remove_root`: the editor's workspace folders).
 
 mod resolve;
+pub(crate) use resolve::python_bases;
 mod search;
 pub mod walk;
 

@@ -757,7 +757,7 @@ pub(crate) fn identifier_at(text: &str, offset: usize) -> Option<(usize, usize)>
 
 /// The base class names of a Python class header (`class A(B, mod.C, metaclass=M):` gives
 /// `B`, `C`): the last segment of each, keyword arguments and generics left out.
-fn python_bases(signature: &str) -> Vec<&str> {
+pub(crate) fn python_bases(signature: &str) -> Vec<&str> {
     let Some(open) = signature.find('(') else {
         return Vec::new();
     };

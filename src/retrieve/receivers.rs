@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use super::rank::focus;
 use super::table::{Binding, DefId, SymbolTable, is_package_file};
-use crate::index::{FileIndex, SymbolKind};
+use crate::index::{FileIndex, SymbolKind, python_bases};
 use crate::lang::Lang;
 
 /// Receiver text as written (`self`, `v`, `os.path`, `self.session`, `Vector`) → every member
@@ -526,23 +526,6 @@ fn is_type_path(text: &str) -> bool {
             .split(['.', ':'])
             .filter(|s| !s.is_empty())
             .all(is_identifier)
-}
-
-/// The bases written in a Python class header: `class A(B, mod.C, metaclass=M):` → B, C.
-fn python_bases(signature: &str) -> Vec<&str> {
-    let (Some(open), Some(close)) = (signature.find('('), signature.rfind(')')) else {
-        return Vec::new();
-    };
-    if close <= open {
-        return Vec::new();
-    }
-    signature[open + 1..close]
-        .split(',')
-        .map(str::trim)
-        .filter(|base| !base.is_empty() && !base.contains('='))
-        .map(|base| base.split('[').next().unwrap_or(base))
-        .filter_map(|base| base.rsplit('.').next())
-        .collect()
 }
 
 /// The trait of `impl<T> Trait<X> for Type` → `Trait`; None for an inherent impl.
