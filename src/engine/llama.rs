@@ -946,16 +946,13 @@ impl<'m> Worker<'m> {
             if request.cancel.is_cancelled() {
                 return Ok(false);
             }
-            self.batch.clear();
-            for (i, token) in chunk.iter().enumerate() {
-                let last = position + i + 1 == tokens.len();
-                self.batch
-                    .add(*token, (position + i) as i32, &[seq as i32], last)
-                    .map_err(|e| EngineError::Stopped(e.to_string()))?;
-            }
-            self.ctx
-                .decode(&mut self.batch)
-                .map_err(|e| EngineError::Stopped(format!("decode failed: {e}")))?;
+            decode_chunk(
+                &mut self.ctx,
+                &mut self.batch,
+                (seq, position, tokens.len()),
+                chunk,
+                "decode",
+            )?;
             self.cached[seq].extend_from_slice(chunk);
             position += chunk.len();
         }
@@ -1199,6 +1196,26 @@ impl Worker<'_> {
             guided_tokens: counts.guided as u32,
         }))
     }
+}
+
+/// Decodes `chunk` into sequence `seq` at positions from `start`, with logits only for the
+/// prompt's last token (position `total - 1`). `what` names the step in the error.
+pub(super) fn decode_chunk(
+    ctx: &mut LlamaContext<'_>,
+    batch: &mut LlamaBatch<'static>,
+    (seq, start, total): (usize, usize, usize),
+    chunk: &[LlamaToken],
+    what: &str,
+) -> Result<(), EngineError> {
+    batch.clear();
+    for (i, token) in chunk.iter().enumerate() {
+        let last = start + i + 1 == total;
+        batch
+            .add(*token, (start + i) as i32, &[seq as i32], last)
+            .map_err(|e| EngineError::Stopped(e.to_string()))?;
+    }
+    ctx.decode(batch)
+        .map_err(|e| EngineError::Stopped(format!("{what} failed: {e}")))
 }
 
 fn make_sampler(request: &Request) -> LlamaSampler {

@@ -150,16 +150,13 @@ impl<'m> Draft<'m> {
         cached.truncate(common);
         for (c, chunk) in history[common..].chunks(self.n_batch).enumerate() {
             let start = common + c * self.n_batch;
-            self.batch.clear();
-            for (i, token) in chunk.iter().enumerate() {
-                let last = start + i + 1 == history.len();
-                self.batch
-                    .add(*token, (start + i) as i32, &[seq as i32], last)
-                    .map_err(|e| EngineError::Stopped(e.to_string()))?;
-            }
-            self.ctx
-                .decode(&mut self.batch)
-                .map_err(|e| EngineError::Stopped(format!("draft decode failed: {e}")))?;
+            super::llama::decode_chunk(
+                &mut self.ctx,
+                &mut self.batch,
+                (seq, start, history.len()),
+                chunk,
+                "draft decode",
+            )?;
             cached.extend_from_slice(chunk);
         }
         Ok(())
