@@ -88,15 +88,20 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        let root = std::fs::canonicalize(dir.path()).unwrap();
-        let index = WorkspaceIndex::new(vec![root.clone()], Default::default());
-        for (path, text) in [
+        Fixture::with(&[
             ("shop/__init__.py", ""),
             ("shop/pricing.py", PRICING),
             ("shop/cart.py", CART),
             ("geo/src/lib.rs", LIB_RS),
-        ] {
+        ])
+    }
+
+    /// A workspace of `files` (relative path, text), indexed.
+    fn with(files: &[(&str, &str)]) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        let index = WorkspaceIndex::new(vec![root.clone()], Default::default());
+        for &(path, text) in files {
             let path = root.join(path);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(&path, text).unwrap();
@@ -209,20 +214,12 @@ fn first_identifier(text: &str) -> &str {
 async fn guided_decoding_turns_a_made_up_member_into_a_real_one() {
     let _turn = support::MODEL_TURN.lock().await;
     let Some(engine) = engine() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let root = std::fs::canonicalize(dir.path()).unwrap();
-    let index = WorkspaceIndex::new(vec![root.clone()], Default::default());
-    for (path, text) in [
+    let fixture = Fixture::with(&[
         ("books/__init__.py", ""),
         ("books/ledger.py", LEDGER),
         ("books/report.py", SUMMARY),
-    ] {
-        let path = root.join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, text).unwrap();
-        index.update_file(&path, text);
-    }
-    let path = root.join("books/report.py");
+    ]);
+    let (index, path) = (&fixture.index, fixture.path("books/report.py"));
     let input = CompletionInput {
         path: &path,
         text: SUMMARY,
