@@ -231,10 +231,9 @@ async fn guided_decoding_turns_a_made_up_member_into_a_real_one() {
     config.completion.budget_tokens = Some(0);
     let mut complete = async |guided: bool| {
         config.completion.guided = guided;
-        let result =
-            completion::complete(engine, &index, &config, &input, CancellationToken::new())
-                .await
-                .unwrap();
+        let result = completion::complete(engine, index, &config, &input, CancellationToken::new())
+            .await
+            .unwrap();
         eprintln!("guided={guided}: {:?}", result.text);
         result
     };
