@@ -375,6 +375,44 @@ fn a_completion_preempts_a_running_explanation_which_then_resumes_unchanged() {
     );
 }
 
+/// A hover's explanation is background work: an ask for the same (chat) slot does not wait
+/// for it to end; it ends as cancelled at the next decode step, and the ask runs at once.
+#[test]
+fn a_background_explanation_gives_the_chat_slot_to_an_ask() {
+    let _turn = serial();
+    let Some(engine) = engine() else { return };
+    let mut hover = request(
+        chat("Count from 1 to 60, one number per line."),
+        120,
+        Slot::Chat,
+    );
+    hover.priority = Priority::Background;
+    let mut hover_events = engine.submit(hover);
+    match hover_events.blocking_recv() {
+        Some(Event::Text(_)) => {}
+        other => panic!("the explanation did not start: {other:?}"),
+    }
+    let (answer, ask) = run(engine, request(chat("Say hi."), 8, Slot::Chat));
+    ask.expect("the ask finishes");
+    assert!(!answer.is_empty());
+    let mut hover_text = String::new();
+    let ended = loop {
+        match hover_events.blocking_recv() {
+            Some(Event::Text(text)) => hover_text.push_str(&text),
+            other => break other,
+        }
+    };
+    assert!(
+        matches!(ended, Some(Event::Cancelled)),
+        "the explanation should have given way, it ended with {ended:?} after {hover_text:?}"
+    );
+    // An explanation nobody outranks runs to its end.
+    let mut alone = request(chat("Say hello."), 8, Slot::Chat);
+    alone.priority = Priority::Background;
+    let (_, done) = run(engine, alone);
+    done.expect("a background request alone finishes");
+}
+
 #[test]
 fn prompt_larger_than_the_context_is_a_clear_error() {
     let _turn = serial();

@@ -179,8 +179,8 @@ fn default_explain_user(
     user
 }
 
-/// Explains `target`. `priority` is `Interactive` while someone waits on a hover, `Background`
-/// when warming the cache.
+/// Explains `target`. `priority` is `Interactive` when asked for (`pith.explain`), `Background`
+/// for a hover.
 pub async fn explain(
     engine: &dyn Engine,
     config: &Config,

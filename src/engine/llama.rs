@@ -42,8 +42,8 @@ use super::guide::{self, VocabTrie};
 use super::kv_reuse;
 use super::speculative::{self, Draft};
 use super::{
-    Engine, EngineError, EngineSettings, EngineStatus, Event, Prompt, Request, RequestStats, Slot,
-    gguf,
+    Engine, EngineError, EngineSettings, EngineStatus, Event, Priority, Prompt, Request,
+    RequestStats, Slot, gguf,
 };
 
 /// llama.cpp's backend may be initialised once per process; every engine shares it.
@@ -778,6 +778,24 @@ impl<'m> Worker<'m> {
                 .map(|g| g.lock().unwrap_or_else(|e| e.into_inner()));
             self.generate(&job.request, &job.events)
         };
+        match &result {
+            Ok(Outcome::Done(stats)) => tracing::debug!(
+                priority = ?job.request.priority,
+                slot = ?job.request.slot,
+                prompt = stats.prompt_tokens,
+                reused = stats.reused_tokens,
+                generated = stats.generated_tokens,
+                prompt_ms = stats.prompt_ms,
+                generate_ms = stats.generate_ms,
+                "request done"
+            ),
+            Ok(Outcome::Cancelled) => {
+                tracing::debug!(priority = ?job.request.priority, "request cancelled")
+            }
+            Err(error) => {
+                tracing::debug!(priority = ?job.request.priority, %error, "request failed")
+            }
+        }
         let mut status = self.shared.status();
         match result {
             Ok(Outcome::Done(stats)) => {
@@ -816,20 +834,41 @@ impl<'m> Worker<'m> {
         Some(item)
     }
 
+    /// Whether `running` is background work that a queued request of higher priority waits
+    /// for: in the same slot, where it cannot be paused without losing its KV cache.
+    fn outranked_in_slot(&self, running: &Request) -> bool {
+        running.priority == Priority::Background
+            && !self.interrupted
+            && self
+                .shared
+                .queue()
+                .items
+                .iter()
+                .any(|q| q.request.slot == running.slot && q.request.priority > running.priority)
+    }
+
     /// Preemption: a completion that arrives while an explanation (or any request of lower
     /// priority in the other slot) generates runs at once, in its own KV slot, instead of
     /// waiting behind it; then `running` resumes where it was. Called between decode steps.
     /// The context's logits then belong to the other sequence: when `logits` is given (the
     /// paused request samples next), the paused sequence's last token is decoded again so that
     /// they are its own, and `logits` becomes that token's batch index.
+    ///
+    /// False when `running` must give way instead: background work (a hover's explanation)
+    /// that a request someone waits on needs the slot of (an ask after the hover). It ends as
+    /// cancelled; a later hover generates it again.
     fn serve_urgent(
         &mut self,
         running: &Request,
         seq: usize,
         logits: Option<&mut i32>,
-    ) -> Result<(), EngineError> {
+    ) -> Result<bool, EngineError> {
+        if self.outranked_in_slot(running) {
+            tracing::debug!(slot = ?running.slot, "background request gives its slot up");
+            return Ok(false);
+        }
         let Some(urgent) = self.take_urgent(running) else {
-            return Ok(());
+            return Ok(true);
         };
         tracing::debug!(
             urgent = ?urgent.request.priority,
@@ -848,10 +887,10 @@ impl<'m> Worker<'m> {
         self.interrupted = false;
         self.shared.status().preempted += 1;
         let Some(logits) = logits else {
-            return Ok(());
+            return Ok(true);
         };
         let Some(&last) = self.cached[seq].last() else {
-            return Ok(());
+            return Ok(true);
         };
         let position = self.cached[seq].len() - 1;
         self.ctx
@@ -865,7 +904,7 @@ impl<'m> Worker<'m> {
             .decode(&mut self.batch)
             .map_err(|e| EngineError::Stopped(format!("decode failed: {e}")))?;
         *logits = 0;
-        Ok(())
+        Ok(true)
     }
 
     fn set_running(&self, cancel: Option<CancellationToken>) {
@@ -940,10 +979,8 @@ impl<'m> Worker<'m> {
     ) -> Result<bool, EngineError> {
         let mut position = span.start;
         for (i, chunk) in tokens[span].chunks(self.n_batch).enumerate() {
-            if i > 0 {
-                self.serve_urgent(request, seq, None)?;
-            }
-            if request.cancel.is_cancelled() {
+            let go_on = i == 0 || self.serve_urgent(request, seq, None)?;
+            if !go_on || request.cancel.is_cancelled() {
                 return Ok(false);
             }
             decode_chunk(
@@ -976,6 +1013,14 @@ impl<'m> Worker<'m> {
             });
         }
         let seq = seq_of(request.slot);
+        tracing::debug!(
+            priority = ?request.priority,
+            slot = ?request.slot,
+            prompt = tokens.len(),
+            max_tokens = request.max_tokens,
+            guided = request.guide.is_some(),
+            "request started"
+        );
         let Some((reused, decoded)) = self.prefill(seq, &tokens, request)? else {
             return Ok(Outcome::Cancelled);
         };
@@ -1005,8 +1050,8 @@ impl<'m> Worker<'m> {
             self.vocab_pieces = Some(VocabPieces::new(self.model));
         }
         while generated < max_tokens {
-            self.serve_urgent(request, seq, Some(&mut logits_index))?;
-            if request.cancel.is_cancelled() || events.is_closed() {
+            let go_on = self.serve_urgent(request, seq, Some(&mut logits_index))?;
+            if !go_on || request.cancel.is_cancelled() || events.is_closed() {
                 cancelled = true;
                 break;
             }

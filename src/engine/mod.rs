@@ -30,9 +30,10 @@ pub use remote::RemoteEngine;
 /// Who is waiting for the result; the queue serves higher first and drops superseded work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Priority {
-    /// Prefetch, cache warming, hover explanations nobody waits for any more.
+    /// Prefetch, cache warming, hover explanations. Gives its slot up (ends as cancelled)
+    /// when a request of higher priority is queued for the same slot.
     Background,
-    /// A person is waiting (hover, code action, ask, chat).
+    /// A person is waiting (ask, a code action, an explanation asked for, chat).
     Interactive,
     /// Inline completion: waited on at typing speed, superseded often. Preempts a running
     /// request of lower priority in the other slot (the embedded backend).

@@ -3,10 +3,12 @@
 //! `hover.timeout_ms`; past that the hover returns without it and generation goes on in the
 //! background into the cache, so the next hover shows it. At most `ai::MAX_EXPLAINING` run at
 //! once: hovering across a file cancels the oldest rather than queueing minutes of model time.
+//! A hover is a glance: its explanation is background work, which gives the model up to
+//! anything a user asks for (an ask, a code action) and is generated again on a later hover.
 
 use std::time::Duration;
 
-use crate::assist::explain;
+use crate::assist::{AssistError, explain};
 use crate::engine::Priority;
 use crate::index::SymbolRef;
 use crate::server::session::Session;
@@ -42,7 +44,7 @@ pub fn hover_explanation(session: &Session, target: &SymbolRef) -> Option<String
                     &config,
                     &index,
                     &target,
-                    Priority::Interactive,
+                    Priority::Background,
                     cancel,
                 )
                 .await;
@@ -52,6 +54,7 @@ pub fn hover_explanation(session: &Session, target: &SymbolRef) -> Option<String
                         let _ = done_tx.send(explanation.text);
                     }
                     Ok(_) => {}
+                    Err(AssistError::Cancelled) => tracing::debug!("hover explanation cancelled"),
                     Err(error) => tracing::warn!(%error, "hover explanation failed"),
                 }
             }
