@@ -1669,3 +1669,28 @@ fn the_model_file_truncated_while_running_never_crashes() {
     assert!(status.success(), "the process died: {status:?}\n{stdout}");
     assert!(stdout.contains("second: "), "{stdout}");
 }
+
+/// llama.cpp's OpenMP threads spin only briefly at a barrier (libgomp reads that before
+/// `main`, so pith starts itself again with it set), unless the user chose otherwise.
+#[cfg(target_os = "linux")]
+#[test]
+fn pith_runs_with_a_short_openmp_spin_unless_the_user_set_one() {
+    let spin_of = |envs: &[(&str, &str)]| {
+        let mut client = support::LspClient::spawn_with(&[], envs);
+        client.initialize(None, serde_json::json!({}));
+        let environ = std::fs::read(format!("/proc/{}/environ", client.pid())).expect("environ");
+        let spin = environ
+            .split(|&b| b == 0)
+            .filter_map(|entry| std::str::from_utf8(entry).ok())
+            .find_map(|entry| entry.strip_prefix("GOMP_SPINCOUNT="))
+            .map(str::to_owned);
+        assert!(client.shutdown_and_exit().success());
+        spin
+    };
+    let model = [("PITH_MODEL", "/nonexistent/pith-test-model.gguf")];
+    assert_eq!(spin_of(&model).as_deref(), Some("1000"));
+    let chosen = [model[0], ("GOMP_SPINCOUNT", "77")];
+    assert_eq!(spin_of(&chosen).as_deref(), Some("77"));
+    let passive = [model[0], ("OMP_WAIT_POLICY", "passive")];
+    assert_eq!(spin_of(&passive), None);
+}

@@ -203,6 +203,19 @@ fn chat_model_note() -> String {
 pub fn bench(cli: &Cli, command: &BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Engine { threads } => bench_engine(cli, *threads),
+        BenchCommand::Load { threads, rounds } => bench_load(cli, *threads, (*rounds).max(1)),
+        BenchCommand::Raw { threads } => {
+            let settings = EngineSettings {
+                threads: *threads,
+                ..engine_settings(cli)
+            };
+            let raw = engine::llama::raw_bench(&settings, 128, 32, 1)?;
+            println!(
+                "{}",
+                serde_json::json!({"pp": raw.pp_tokens_per_s, "tg": raw.tg_tokens_per_s})
+            );
+            Ok(())
+        }
         BenchCommand::Remote {
             url,
             api,
@@ -348,6 +361,84 @@ fn bench_engine(cli: &Cli, threads: Option<usize>) -> anyhow::Result<()> {
     match peak_rss_kib() {
         Some(kib) => println!("peak rss: {:.1} MiB", kib as f64 / 1024.0),
         None => println!("peak rss: unknown"),
+    }
+    Ok(())
+}
+
+/// Prompt and generation speed (tokens/s) of a fresh `pith bench raw` with `spin` as
+/// libgomp's spin count.
+fn raw_in_child(cli: &Cli, threads: Option<usize>, spin: &str) -> anyhow::Result<(f64, f64)> {
+    let mut command = std::process::Command::new(std::env::current_exe()?);
+    command.args(["bench", "raw"]).env("GOMP_SPINCOUNT", spin);
+    if let Some(threads) = threads {
+        command.args(["--threads", &threads.to_string()]);
+    }
+    if let Some(model) = &cli.model {
+        command.arg("--model").arg(model);
+    }
+    let output = command.stderr(std::process::Stdio::null()).output()?;
+    anyhow::ensure!(
+        output.status.success(),
+        "the measurement failed ({})",
+        output.status
+    );
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    let number = |key: &str| json[key].as_f64().unwrap_or(0.0);
+    Ok((number("pp"), number("tg")))
+}
+
+/// Generation speed idle and while one busy thread per core runs beside it, with libgomp's
+/// default spinning and with pith's (see [`super::openmp`]); rounds alternate, the fastest of
+/// each is kept.
+fn bench_load(cli: &Cli, threads: Option<usize>, rounds: usize) -> anyhow::Result<()> {
+    use super::openmp::{LIBGOMP_DEFAULT, SPIN_COUNT};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let spins = [LIBGOMP_DEFAULT, SPIN_COUNT];
+    for busy in [false, true] {
+        let stop = Arc::new(AtomicBool::new(false));
+        let burners: Vec<_> = (0..if busy { cores } else { 0 })
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::hint::spin_loop();
+                    }
+                })
+            })
+            .collect();
+        let mut best = [(0.0f64, 0.0f64); 2];
+        let mut measured = Ok(());
+        'rounds: for _ in 0..rounds {
+            for (i, spin) in spins.iter().enumerate() {
+                match raw_in_child(cli, threads, spin) {
+                    Ok((pp, tg)) => best[i] = (best[i].0.max(pp), best[i].1.max(tg)),
+                    Err(error) => {
+                        measured = Err(error);
+                        break 'rounds;
+                    }
+                }
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        for burner in burners {
+            let _ = burner.join();
+        }
+        measured?;
+        let label = if busy {
+            format!("{cores} busy threads beside it")
+        } else {
+            "idle".to_string()
+        };
+        for (spin, (pp, tg)) in spins.iter().zip(best) {
+            println!(
+                "{label:>24}, spin count {spin:>6}: pp {pp:7.2} tokens/s, tg {tg:6.2} tokens/s"
+            );
+        }
+        println!(
+            "{label:>24}: generation {:.2}× as fast with pith's spin count",
+            best[1].1 / best[0].1.max(1e-9)
+        );
     }
     Ok(())
 }

@@ -12,6 +12,7 @@ mod context;
 mod engine;
 pub mod eval;
 mod index;
+mod openmp;
 mod serve;
 pub mod tune;
 
@@ -239,6 +240,22 @@ pub enum BenchCommand {
         #[arg(long)]
         threads: Option<usize>,
     },
+    /// Generation speed while other programs keep every core busy, with llama.cpp's OpenMP
+    /// threads spinning as long as libgomp's default against as long as pith lets them.
+    Load {
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Alternating rounds of each; the fastest is kept.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
+    /// One raw measurement for `bench load`, in this process: prompt and generation tokens/s
+    /// as JSON.
+    #[command(hide = true)]
+    Raw {
+        #[arg(long)]
+        threads: Option<usize>,
+    },
     /// Cold indexing speed against a bare tree-sitter parse of the same files.
     Index {
         root: PathBuf,
@@ -319,6 +336,7 @@ pub enum DatasetCommand {
 }
 
 pub fn main() -> ExitCode {
+    openmp::calm();
     let cli = Cli::parse();
     init_logging(cli.log_level.as_deref());
     let result = match &cli.command {
