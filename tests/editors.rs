@@ -460,11 +460,11 @@ def longest_name(users: list[User]) -> str:
 
 /// Real Helix (issue 15) with `editors/helix/languages.toml`, driven through tmux: code
 /// actions, one of which runs; pith's hover on a cross-file method; then at once (issue 19: the
-/// hover's explanation is still generating, and another process runs the model too) the
-/// completion menu in insert mode, with pith's suggestion, which is accepted and saved.
+/// hover's explanation is still generating) the completion menu in insert mode, with pith's suggestion, which is accepted and saved.
 #[test]
 fn helix_shows_pith_hover_completion_and_code_actions() {
     let test = "helix_shows_pith_hover_completion_and_code_actions";
+    let _turn = support::MODEL_TURN.blocking_lock();
     if Command::new("tmux").arg("-V").output().is_err() {
         loud_skip(test, "tmux is not installed (run scripts/test-deps.sh)");
         return;
@@ -762,6 +762,8 @@ fn npm_run(script: &str) -> Output {
 /// One test for the npm side, in order: compile, lint, unit tests, package; then the .vsix.
 #[test]
 fn vscode_extension_compiles_lints_passes_its_tests_and_packages() {
+    // No model here, but compiling and linting take both cores: not while a model test runs.
+    let _turn = support::MODEL_TURN.blocking_lock();
     if !npm_ready("vscode_extension_compiles_lints_passes_its_tests_and_packages") {
         return;
     }
@@ -1033,7 +1035,9 @@ fn summary(checks: &[Check]) -> String {
             } else {
                 "FAIL"
             };
-            let detail: String = check.detail.chars().take(400).collect();
+            // A failure shows its whole story; a pass, its gist.
+            let keep = if check.ok { 400 } else { 4000 };
+            let detail: String = check.detail.chars().take(keep).collect();
             format!(
                 "  {verdict:4} {}: {}",
                 check.name,
@@ -1108,6 +1112,7 @@ fn walk_files(dir: &Path) -> Vec<PathBuf> {
 /// The real `pith serve` through Neovim 0.12's LSP client on the fixture workspace.
 #[test]
 fn neovim_plugin_works_against_the_real_server() {
+    let _turn = support::MODEL_TURN.blocking_lock();
     let Some(nvim) = find_nvim() else {
         loud_skip(
             "neovim_plugin_works_against_the_real_server",

@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tower_lsp_server::ls_types::Uri;
 
-/// How long a request may take before the test fails.
 /// Tests that run the model take their turn here first. Two llama.cpp engines on the same
 /// cores slow each other down far more than twice (their thread pools busy-wait at every
 /// barrier): one CI run took ten minutes for a single request that way. Cargo runs test
@@ -26,6 +25,7 @@ use tower_lsp_server::ls_types::Uri;
 /// std one poisons when a test fails and async tests hold it across awaits.
 pub static MODEL_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// How long a request may take before the test fails.
 pub const TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A running `pith serve` and the client side of its stdio.

@@ -280,9 +280,16 @@ local function server_checks(client, bufnr)
   if no_model then
     record('ask', true, 'skipped: pith.status reports no model', true)
   else
+    local asked = vim.uv.now()
     vim.cmd('PithAsk What does describe return?')
-    local answer = wait_for_output('ask') or ''
-    record('ask', answer ~= '' and not answer:find('failed:', 1, true), answer)
+    local answer = wait_for_output('ask')
+    local took = string.format('(%d ms) ', vim.uv.now() - asked)
+    if not answer then
+      local _, status = request(client, 'workspace/executeCommand', { command = 'pith.status', arguments = {} }, bufnr)
+      record('ask', false, took .. 'no answer within the timeout; status ' .. vim.inspect(status))
+    else
+      record('ask', answer ~= '' and not answer:find('failed:', 1, true), took .. answer)
+    end
   end
 
 end
