@@ -40,7 +40,8 @@ pub async fn start(client: Client, session: Arc<Session>) {
         }
     });
 
-    let roots = session.index.roots();
+    // Not an implied root a file opened meanwhile added: that one has its own bounded scan.
+    let roots = session.workspace_roots();
     scan(client, session, roots, None).await;
 }
 

@@ -212,13 +212,24 @@ impl Session {
             refused.push(dir.clone());
             return ImpliedRoot::Refused(dir, why);
         }
+        // Under the lock: `workspace_roots` must never see the root without knowing it is implied.
+        let mut implied = lock(&self.implied_roots);
         match self.index.add_root(&dir) {
             Some(root) => {
-                lock(&self.implied_roots).push(root.clone());
+                implied.push(root.clone());
                 ImpliedRoot::Added(root)
             }
             None => ImpliedRoot::Covered,
         }
+    }
+
+    /// The roots the client named (the index's roots but the implied ones, which are scanned
+    /// within their bound on their own).
+    pub fn workspace_roots(&self) -> Vec<PathBuf> {
+        let implied = lock(&self.implied_roots);
+        let mut roots = self.index.roots();
+        roots.retain(|root| !implied.contains(root));
+        roots
     }
 
     /// The roots pith chose itself (`imply_root`), in the order they came.
