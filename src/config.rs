@@ -189,6 +189,20 @@ pub struct CompletionConfig {
     /// at the same place (typing, or asking again) gets the finished suggestion. Keep it below
     /// the client's request timeout (Helix gives up after 20 s by default).
     pub item_budget_ms: u64,
+    /// How retrieved code goes into a completion prompt: `files`, the model's repo-level
+    /// layout (one `<|file_sep|>` section per file before the edited one); `comments`, in the
+    /// edited file's prefix, each file under a comment that names it; `auto` picks by model
+    /// size ([`CompletionConfig::layout_for`]).
+    pub context_layout: ContextLayout,
+}
+
+/// `[completion] context_layout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContextLayout {
+    Auto,
+    Files,
+    Comments,
 }
 
 /// Models from this size up get [`LARGE_MODEL_BUDGET`] tokens of retrieved context by default.
@@ -210,6 +224,18 @@ impl CompletionConfig {
             _ => SMALL_MODEL_BUDGET,
         })
     }
+
+    /// The context layout for a model of `parameters` (where known): the configured one, else
+    /// the one measured best for the model's size.
+    pub fn layout_for(&self, parameters: Option<u64>) -> ContextLayout {
+        match self.context_layout {
+            ContextLayout::Auto => match parameters {
+                Some(n) if n >= LARGE_MODEL_PARAMETERS => ContextLayout::Files,
+                _ => ContextLayout::Files,
+            },
+            chosen => chosen,
+        }
+    }
 }
 
 impl Default for CompletionConfig {
@@ -223,6 +249,7 @@ impl Default for CompletionConfig {
             completion_item_fallback: false,
             guided: true,
             item_budget_ms: 15_000,
+            context_layout: ContextLayout::Auto,
         }
     }
 }

@@ -16,9 +16,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::guide::{CodeGuide, SCOPE_BIAS};
 use super::{Result, clamp_offset, line_end, line_start, relative_path, repo_name};
-use crate::config::Config;
+use crate::config::{Config, ContextLayout};
 use crate::engine::{
     ContextFile, Engine, Guide, Priority, Prompt, Request, RequestStats, Slot, StopPredicate,
+    format,
 };
 use crate::index::WorkspaceIndex;
 use crate::lang::Lang;
@@ -44,6 +45,9 @@ pub struct CompletionSettings {
     pub use_context: bool,
     /// Index-guided decoding: members after a resolved receiver must exist.
     pub guided: bool,
+    /// Retrieved code in the prefix as commented sections rather than as the model's
+    /// repo-level files (`[completion] context_layout`).
+    pub context_in_prefix: bool,
 }
 
 impl Default for CompletionSettings {
@@ -55,6 +59,7 @@ impl Default for CompletionSettings {
             suffix_tokens: 192,
             use_context: true,
             guided: true,
+            context_in_prefix: false,
         }
     }
 }
@@ -415,6 +420,7 @@ impl CompletionSettings {
             suffix_tokens,
             use_context: budget_tokens > 0,
             guided: completion.guided,
+            context_in_prefix: completion.layout_for(parameters) == ContextLayout::Comments,
         }
     }
 }
@@ -509,9 +515,22 @@ pub fn fim_prompt(
         context_tokens: settings.budget_tokens + 2 * snippets.len() + 64,
     };
     let mut prompt = prompt::build(config, &prompt_input, budget, count_tokens);
-    if let Prompt::Fim { prefix, suffix, .. } = &mut prompt {
-        *prefix =
-            prefix_window(&input.text[..cursor], settings.prefix_tokens, count_tokens).to_string();
+    if let Prompt::Fim {
+        prefix,
+        suffix,
+        context,
+        path,
+        ..
+    } = &mut prompt
+    {
+        let window = prefix_window(&input.text[..cursor], settings.prefix_tokens, count_tokens);
+        *prefix = if settings.context_in_prefix {
+            let inlined = format::commented_context(context, path);
+            context.clear();
+            inlined + window
+        } else {
+            window.to_string()
+        };
         *suffix = super::head_lines(&input.text[cursor..], settings.suffix_tokens, count_tokens);
     }
     prompt

@@ -115,15 +115,7 @@ impl FimLayout {
                 pieces.push(Piece::Special(sep));
                 pieces.push(Piece::Text(format!("{path}\n")));
             }
-            _ => {
-                for file in context {
-                    let comment = line_comment(&file.path);
-                    prefix_text.push_str(&format!("{comment} {}\n{}\n", file.path, file.text));
-                }
-                if !context.is_empty() {
-                    prefix_text.push_str(&format!("{} {path}\n", line_comment(path)));
-                }
-            }
+            _ => prefix_text.push_str(&commented_context(context, path)),
         }
         prefix_text.push_str(prefix);
         pieces.push(Piece::Special(pre));
@@ -133,6 +125,20 @@ impl FimLayout {
         pieces.push(Piece::Special(mid));
         pieces
     }
+}
+
+/// Context files as the start of the prefix of `path`: each under a comment that names it,
+/// then a comment naming `path`. Empty without context.
+pub fn commented_context(context: &[ContextFile], path: &str) -> String {
+    let mut text = String::new();
+    for file in context {
+        let comment = line_comment(&file.path);
+        text.push_str(&format!("{comment} {}\n{}\n", file.path, file.text));
+    }
+    if !context.is_empty() {
+        text.push_str(&format!("{} {path}\n", line_comment(path)));
+    }
+    text
 }
 
 fn line_comment(path: &str) -> &'static str {
