@@ -926,6 +926,56 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_comments_layout_puts_the_context_in_the_prefix() {
+        use crate::assist::testing::ScriptedEngine;
+        let dir = tempfile::tempdir().unwrap();
+        let index = WorkspaceIndex::new(vec![dir.path().to_path_buf()], Default::default());
+        let engine = ScriptedEngine::new(&["pass\n", "pass\n"]);
+        let path = dir.path().join("m.py");
+        let text = "def handler(request):\n    ";
+        let input = CompletionInput {
+            path: &path,
+            text,
+            cursor: text.len(),
+            recent: &[],
+        };
+        let mut config = Config::default();
+        config.examples.push(crate::config::Example {
+            code: Some("def ping(request):\n    return ok(request, 'pong')".into()),
+            ..Default::default()
+        });
+        for (layout, inlined) in [
+            (ContextLayout::Files, false),
+            (ContextLayout::Comments, true),
+        ] {
+            config.completion.context_layout = layout;
+            complete(&engine, &index, &config, &input, CancellationToken::new())
+                .await
+                .unwrap();
+            let Prompt::Fim {
+                context, prefix, ..
+            } = &engine.last_request().prompt
+            else {
+                panic!("not a FIM prompt")
+            };
+            assert_eq!(context.is_empty(), inlined, "{layout:?}: {context:?}");
+            assert_eq!(
+                prefix.contains("return ok(request, 'pong')"),
+                inlined,
+                "{prefix}"
+            );
+            assert!(prefix.ends_with(text), "{prefix}");
+            if inlined {
+                assert!(
+                    prefix.starts_with(&format!("# {}\n", prompt::EXAMPLES_PATH)),
+                    "{prefix}"
+                );
+                assert!(prefix.contains("\n# m.py\ndef handler"), "{prefix}");
+            }
+        }
+    }
+
+    #[tokio::test]
     async fn configured_examples_reach_the_completion_prompt() {
         use crate::assist::testing::ScriptedEngine;
         let dir = tempfile::tempdir().unwrap();

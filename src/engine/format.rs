@@ -127,16 +127,17 @@ impl FimLayout {
     }
 }
 
-/// Context files as the start of the prefix of `path`: each under a comment that names it,
-/// then a comment naming `path`. Empty without context.
+/// Context files as the start of the prefix of `path`: each under a comment (in `path`'s
+/// language: it is all one file to the model) that names it, then a comment naming `path`.
+/// Empty without context.
 pub fn commented_context(context: &[ContextFile], path: &str) -> String {
     let mut text = String::new();
+    let comment = line_comment(path);
     for file in context {
-        let comment = line_comment(&file.path);
         text.push_str(&format!("{comment} {}\n{}\n", file.path, file.text));
     }
     if !context.is_empty() {
-        text.push_str(&format!("{} {path}\n", line_comment(path)));
+        text.push_str(&format!("{comment} {path}\n"));
     }
     text
 }
