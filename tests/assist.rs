@@ -586,10 +586,12 @@ fn complete_batch_takes_context_from_another_retriever() {
     let fixture = Fixture::new();
     let root = fixture.path("");
     // The context as files, where the prompt dump names each one.
-    fixture.write(
-        ".pith/config.toml",
+    std::fs::create_dir_all(root.join(".pith")).unwrap();
+    std::fs::write(
+        root.join(".pith/config.toml"),
         "[completion]\ncontext_layout = \"files\"\n",
-    );
+    )
+    .unwrap();
     let given = serde_json::json!({"id": "q1", "snippets": [{"path": "shop/tax.py",
         "start_line": 0, "end_line": 2, "text": "def vat_rate(country):\n    return 0.2\n"}]});
     let snippets = root.join("snippets.jsonl");
