@@ -925,13 +925,28 @@ mod tests {
         assert_eq!(suffix, "\n    return total\n");
     }
 
+    /// An empty workspace, the path of `m.py` in it, and a config with one in-context example
+    /// (`def ping`), described by `description`: the example is the prompt's only context.
+    fn workspace_with_an_example(
+        description: Option<&str>,
+    ) -> (tempfile::TempDir, WorkspaceIndex, PathBuf, Config) {
+        let dir = tempfile::tempdir().unwrap();
+        let index = WorkspaceIndex::new(vec![dir.path().to_path_buf()], Default::default());
+        let path = dir.path().join("m.py");
+        let mut config = Config::default();
+        config.examples.push(crate::config::Example {
+            description: description.map(str::to_owned),
+            code: Some("def ping(request):\n    return ok(request, 'pong')".into()),
+            ..Default::default()
+        });
+        (dir, index, path, config)
+    }
+
     #[tokio::test]
     async fn the_comments_layout_puts_the_context_in_the_prefix() {
         use crate::assist::testing::ScriptedEngine;
-        let dir = tempfile::tempdir().unwrap();
-        let index = WorkspaceIndex::new(vec![dir.path().to_path_buf()], Default::default());
+        let (_dir, index, path, mut config) = workspace_with_an_example(None);
         let engine = ScriptedEngine::new(&["pass\n", "pass\n"]);
-        let path = dir.path().join("m.py");
         let text = "def handler(request):\n    ";
         let input = CompletionInput {
             path: &path,
@@ -939,11 +954,6 @@ mod tests {
             cursor: text.len(),
             recent: &[],
         };
-        let mut config = Config::default();
-        config.examples.push(crate::config::Example {
-            code: Some("def ping(request):\n    return ok(request, 'pong')".into()),
-            ..Default::default()
-        });
         for (layout, inlined) in [
             (ContextLayout::Files, false),
             (ContextLayout::Comments, true),
@@ -978,10 +988,8 @@ mod tests {
     #[tokio::test]
     async fn configured_examples_reach_the_completion_prompt() {
         use crate::assist::testing::ScriptedEngine;
-        let dir = tempfile::tempdir().unwrap();
-        let index = WorkspaceIndex::new(vec![dir.path().to_path_buf()], Default::default());
+        let (_dir, index, path, config) = workspace_with_an_example(Some("How we write handlers"));
         let engine = ScriptedEngine::new(&["pass\n"]);
-        let path = dir.path().join("m.py");
         let text = "def handler(request):\n    ";
         let input = CompletionInput {
             path: &path,
@@ -989,12 +997,6 @@ mod tests {
             cursor: text.len(),
             recent: &[],
         };
-        let mut config = Config::default();
-        config.examples.push(crate::config::Example {
-            description: Some("How we write handlers".into()),
-            code: Some("def ping(request):\n    return ok(request, 'pong')".into()),
-            ..Default::default()
-        });
         complete(&engine, &index, &config, &input, CancellationToken::new())
             .await
             .unwrap();

@@ -778,35 +778,30 @@ impl<'m> Worker<'m> {
                 .map(|g| g.lock().unwrap_or_else(|e| e.into_inner()));
             self.generate(&job.request, &job.events)
         };
-        match &result {
-            Ok(Outcome::Done(stats)) => tracing::debug!(
-                priority = ?job.request.priority,
-                slot = ?job.request.slot,
-                prompt = stats.prompt_tokens,
-                reused = stats.reused_tokens,
-                generated = stats.generated_tokens,
-                prompt_ms = stats.prompt_ms,
-                generate_ms = stats.generate_ms,
-                "request done"
-            ),
-            Ok(Outcome::Cancelled) => {
-                tracing::debug!(priority = ?job.request.priority, "request cancelled")
-            }
-            Err(error) => {
-                tracing::debug!(priority = ?job.request.priority, %error, "request failed")
-            }
-        }
+        let priority = job.request.priority;
         let mut status = self.shared.status();
         match result {
             Ok(Outcome::Done(stats)) => {
+                tracing::debug!(
+                    ?priority,
+                    slot = ?job.request.slot,
+                    prompt = stats.prompt_tokens,
+                    reused = stats.reused_tokens,
+                    generated = stats.generated_tokens,
+                    prompt_ms = stats.prompt_ms,
+                    generate_ms = stats.generate_ms,
+                    "request done"
+                );
                 status.completed += 1;
                 let _ = job.events.send(Event::Done(stats));
             }
             Ok(Outcome::Cancelled) => {
+                tracing::debug!(?priority, "request cancelled");
                 status.cancelled += 1;
                 let _ = job.events.send(Event::Cancelled);
             }
             Err(error) => {
+                tracing::debug!(?priority, %error, "request failed");
                 status.last_error = Some(error.to_string());
                 let _ = job.events.send(Event::Failed(error));
             }
