@@ -96,10 +96,10 @@ pub struct ChatConfig {
 impl Default for ChatConfig {
     fn default() -> Self {
         Self {
-            // Not "auto" yet: on the dev questions the 1.5B names the function asked for in 85%
-            // of answers against the 0.5B's 70%, but at 14.6 s a question against 6.7 s, and
-            // a completion cannot preempt the other model's explanation (they take turns).
-            model: "same".into(),
+            // The 1.5B where it is installed and fits: on the dev questions it names the
+            // function asked for in 85% of answers against the 0.5B's 70%, at 14.6 s a
+            // question against 6.7 s (`../shared/eval/qa.py --per-corpus 10`).
+            model: "auto".into(),
             // No draft: on two cores drafting with the 0.5B makes the 1.5B 0.46× as fast
             // (verifying a batch costs almost what decoding its tokens one by one does).
             draft: "none".into(),

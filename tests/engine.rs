@@ -301,6 +301,38 @@ fn cold_completion(repo: &str) -> Request {
 fn a_completion_preempts_a_running_explanation_which_then_resumes_unchanged() {
     let _turn = serial();
     let Some(engine) = engine() else { return };
+    completion_preempts_explanation(engine);
+}
+
+/// The same with chat on the 1.5B and completion on the 0.5B (`[chat] model = "auto"` where
+/// both are installed): the two models take turns on the CPU, and the explanation steps aside
+/// for the completion between two of its decode steps.
+#[test]
+fn a_completion_on_the_small_model_preempts_the_larger_models_explanation() {
+    let (Some(small), Some(large)) = (
+        pith::engine::model::default_model_path().filter(|p| p.exists()),
+        larger_model(),
+    ) else {
+        return;
+    };
+    let _turn = serial();
+    let base = EngineSettings {
+        model: Some(small),
+        context_size: 1024,
+        ..EngineSettings::default()
+    };
+    let routed = pith::engine::open(&EngineSettings {
+        chat: Some(Box::new(EngineSettings {
+            model: Some(large),
+            ..base.clone()
+        })),
+        ..base.clone()
+    })
+    .expect("both models load");
+    completion_preempts_explanation(&*routed);
+}
+
+fn completion_preempts_explanation(engine: &dyn Engine) {
     let explanation = || {
         let mut req = request(
             chat("Count from 1 to 60, one number per line."),

@@ -188,11 +188,10 @@ fn chat_model_note() -> String {
     let large = engine::model::PUBLISHED_MODELS[1].name;
     match engine::route::auto_chat(None) {
         Ok(_) => format!(
-            "to answer questions, explain and run code actions with {large} (completion \
-             staying on the default model; on the dev questions it names the function asked for \
-             in 85% of answers against 70%, at about twice the time), set \
-             `[chat] model = \"auto\"` or `\"{large}\"` in the config; this machine has the \
-             memory for both"
+            "questions, explanations and code actions now use {large} (`[chat] model = \"auto\"`, \
+             the default; completion stays on the default model): this machine has the memory \
+             for both. `[chat] model = \"same\"` keeps them on the default model, about twice as \
+             fast"
         ),
         Err(why) => format!(
             "chat stays on the default model: {why}; `[chat] model = \"{large}\"` in the \

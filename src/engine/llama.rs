@@ -38,6 +38,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::format::{self, FimLayout, Piece};
+use super::gate::{Gate, Turn};
 use super::guide::{self, VocabTrie};
 use super::kv_reuse;
 use super::speculative::{self, Draft};
@@ -336,8 +337,8 @@ pub struct OpenOptions {
     /// An already loaded model (its file, its weights) used as the draft when
     /// `settings.draft` names that file, instead of loading it a second time.
     pub loaded: Option<(PathBuf, Arc<LlamaModel>)>,
-    /// Held while a request runs, so that engines sharing it never compute at once.
-    pub gate: Option<Arc<Mutex<()>>>,
+    /// Taken while a request runs, so that engines sharing it never compute at once.
+    pub gate: Option<Arc<Gate>>,
 }
 
 /// Loads and checks the draft model `settings.draft` names, for the target model at `path`.
@@ -615,8 +616,10 @@ struct Worker<'m> {
     interrupted: bool,
     /// The draft model's context, for speculative decoding of greedy requests.
     draft: Option<Draft<'m>>,
-    /// Held while a request runs (see [`OpenOptions::gate`]).
-    gate: Option<Arc<Mutex<()>>>,
+    /// Taken while a request runs (see [`OpenOptions::gate`]).
+    gate: Option<Arc<Gate>>,
+    /// The running request's turn on the gate.
+    turn: Option<Turn>,
 }
 
 /// The vocabulary as guided decoding needs it.
@@ -719,6 +722,7 @@ impl<'m> Worker<'m> {
             interrupted: false,
             draft,
             gate: None,
+            turn: None,
         })
     }
 
@@ -768,15 +772,14 @@ impl<'m> Worker<'m> {
             Ok(Outcome::Cancelled)
         } else {
             // A nested request runs inside a job that already holds the gate.
-            let gate = if self.interrupted {
-                None
-            } else {
-                self.gate.clone()
-            };
-            let _turn = gate
-                .as_ref()
-                .map(|g| g.lock().unwrap_or_else(|e| e.into_inner()));
-            self.generate(&job.request, &job.events)
+            if !self.interrupted {
+                self.turn = self.gate.as_ref().map(|g| g.enter(job.request.priority));
+            }
+            let result = self.generate(&job.request, &job.events);
+            if !self.interrupted {
+                self.turn = None;
+            }
+            result
         };
         let priority = job.request.priority;
         let mut status = self.shared.status();
@@ -861,6 +864,12 @@ impl<'m> Worker<'m> {
         if self.outranked_in_slot(running) {
             tracing::debug!(slot = ?running.slot, "background request gives its slot up");
             return Ok(false);
+        }
+        // The other model's request of higher priority runs while this one waits; this
+        // context, its logits and its KV cache stay as they are.
+        if !self.interrupted && self.turn.as_mut().is_some_and(Turn::yield_to_higher) {
+            tracing::debug!(paused = ?running.priority, "stepped aside for the other model");
+            self.shared.status().preempted += 1;
         }
         let Some(urgent) = self.take_urgent(running) else {
             return Ok(true);
@@ -1211,6 +1220,7 @@ impl Worker<'_> {
             seq,
             stop_tokens: &self.stop_tokens,
             logits_index,
+            turn: self.turn.as_mut().filter(|_| !self.interrupted),
         };
         let counts = if max_tokens == 0 {
             speculative::Counts::default()
@@ -1222,6 +1232,7 @@ impl Worker<'_> {
             status.generated_tokens += counts.generated as u64;
             status.draft_tokens += counts.drafted as u64;
             status.draft_accepted += counts.accepted as u64;
+            status.preempted += counts.yielded as u64;
         }
         if counts.cancelled {
             return Ok(Outcome::Cancelled);

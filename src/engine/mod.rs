@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 pub mod format;
+pub mod gate;
 pub mod gguf;
 pub mod guide;
 pub mod kv_reuse;

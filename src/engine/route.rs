@@ -2,15 +2,17 @@
 //! requests — ask, hover explanations, code actions — on another (`[chat]`, e.g. the 1.5B with
 //! the 0.5B as its draft). Requests are routed by their [`Slot`].
 //!
-//! Each model has its own thread, as llama.cpp requires, but the two share a gate so that they
-//! never compute at the same time (both would use every core), and the chat model's draft reuses
-//! the completion model's weights when it is the same file.
+//! Each model has its own thread, as llama.cpp requires, but the two share a [`Gate`] so that
+//! they never compute at the same time (both would use every core) and a completion steps in
+//! ahead of the chat model's request between two of its decode steps; the chat model's draft
+//! reuses the completion model's weights when it is the same file.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
+use super::gate::Gate;
 use super::llama::{LlamaEngine, OpenOptions};
 use super::{Engine, EngineError, EngineSettings, EngineStatus, Event, Request, Slot};
 
@@ -101,7 +103,7 @@ pub fn open(
     settings: &EngineSettings,
     chat: &EngineSettings,
 ) -> Result<Arc<dyn Engine>, EngineError> {
-    let gate = Arc::new(Mutex::new(()));
+    let gate = Arc::new(Gate::default());
     let completion = LlamaEngine::open_with(
         &EngineSettings {
             chat: None,

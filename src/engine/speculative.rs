@@ -237,6 +237,8 @@ pub struct Target<'a, 'm> {
     pub stop_tokens: &'a [LlamaToken],
     /// Batch index of the logits after the prompt's last token.
     pub logits_index: i32,
+    /// The request's turn on the gate it shares with another model ([`super::gate`]).
+    pub turn: Option<&'a mut super::gate::Turn>,
 }
 
 /// What a speculative generation did.
@@ -248,6 +250,8 @@ pub struct Counts {
     pub accepted: usize,
     /// Tokens where the hook overruled the target's first choice.
     pub guided: usize,
+    /// Times it stepped aside for the other model's more urgent request.
+    pub yielded: usize,
     pub cancelled: bool,
 }
 
@@ -271,6 +275,7 @@ pub(crate) fn generate(
         seq,
         stop_tokens,
         logits_index,
+        mut turn,
     } = target;
     let vocab = model.vocab();
     let is_end = |t: LlamaToken| vocab.is_eog(t) || stop_tokens.contains(&t);
@@ -301,6 +306,9 @@ pub(crate) fn generate(
         if request.cancel.is_cancelled() || events.is_closed() {
             counts.cancelled = true;
             break;
+        }
+        if turn.as_mut().is_some_and(|t| t.yield_to_higher()) {
+            counts.yielded += 1;
         }
         // Proposals beyond what may still be generated are wasted work: the check itself
         // yields one token more than it accepts.
