@@ -62,6 +62,9 @@ pub struct ModelConfig {
     pub cache_reuse: usize,
     /// LoRA adapters applied on top of the model, in order.
     pub lora: Vec<LoraConfig>,
+    /// Keep each KV-cache slot on disk (under the cache directory) when pith stops, and after
+    /// each chat request, so that the next process starts warm.
+    pub keep_cache: bool,
 }
 
 impl Default for ModelConfig {
@@ -73,6 +76,7 @@ impl Default for ModelConfig {
             gpu_layers: 0,
             cache_reuse: 64,
             lora: Vec::new(),
+            keep_cache: true,
         }
     }
 }
@@ -548,6 +552,11 @@ impl Config {
                     api_key_env: remote.api_key_env.clone(),
                     timeout_ms: remote.timeout_ms,
                 }),
+            kv_dir: self
+                .model
+                .keep_cache
+                .then(|| crate::dirs::cache_dir().map(|dir| dir.join("kv")))
+                .flatten(),
             ..Default::default()
         }
         .with_chat(&self.chat)

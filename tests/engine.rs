@@ -445,6 +445,71 @@ fn a_background_explanation_gives_the_chat_slot_to_an_ask() {
     done.expect("a background request alone finishes");
 }
 
+/// A chat prompt with the project's system prompt first, as ask and explanations send it.
+fn with_system(question: &str) -> Prompt {
+    Prompt::Chat(vec![
+        Message {
+            role: Role::System,
+            content: "You are a coding assistant working inside the user's own project. Answer \
+                      briefly and precisely. Use the project's code shown to you; do not invent \
+                      APIs. Style rules of this project: snake_case names, type hints on every \
+                      function, no wildcard imports, docstrings in the imperative mood."
+                .into(),
+        },
+        Message {
+            role: Role::User,
+            content: question.into(),
+        },
+    ])
+}
+
+/// The next process starts where the last one stopped: the chat slot's cache (system prompt
+/// first) is kept on disk, so a second `pith ask` does not decode the system prompt again. A
+/// kept file llama.cpp cannot read is dropped, and the request runs cold.
+#[test]
+fn a_new_engine_reuses_the_chat_prefix_the_last_one_kept() {
+    let Some(model) = pith::engine::model::default_model_path().filter(|p| p.exists()) else {
+        return;
+    };
+    let _turn = serial();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let settings = EngineSettings {
+        model: Some(model),
+        context_size: 1024,
+        kv_dir: Some(dir.path().to_path_buf()),
+        ..EngineSettings::default()
+    };
+    let ask = |engine: &LlamaEngine, question: &str| {
+        let (_, stats) = run(engine, request(with_system(question), 4, Slot::Chat));
+        stats.expect("the answer finishes")
+    };
+    let first = {
+        let engine = LlamaEngine::open(&settings).expect("the model loads");
+        ask(&engine, "What does `parse_header` return?")
+    };
+    assert_eq!(first.reused_tokens, 0, "nothing was kept yet");
+    let kept: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("the folder exists")
+        .map(|entry| entry.expect("entry").path())
+        .filter(|path| path.extension().is_some_and(|e| e == "kv"))
+        .collect();
+    assert_eq!(kept.len(), 1, "one slot had tokens: {kept:?}");
+    let second = {
+        let engine = LlamaEngine::open(&settings).expect("the model loads");
+        ask(&engine, "Where is the retry limit set?")
+    };
+    assert!(
+        second.reused_tokens >= 40,
+        "the system prompt should come from the kept cache: {second:?}"
+    );
+    assert!(second.reused_tokens < second.prompt_tokens);
+
+    std::fs::write(&kept[0], b"not a llama.cpp state file").expect("write");
+    let engine = LlamaEngine::open(&settings).expect("a bad kept cache does not stop the model");
+    let cold = ask(&engine, "Where is the retry limit set?");
+    assert_eq!(cold.reused_tokens, 0);
+}
+
 #[test]
 fn prompt_larger_than_the_context_is_a_clear_error() {
     let _turn = serial();

@@ -57,7 +57,7 @@ pub fn draft_config(root: &Path, files: &[PathBuf]) -> String {
         "# pith project configuration. Precedence: built-in defaults < ~/.config/pith/config.toml\n\
          # < this file < editor settings. Uncomment what you want to change.\n\n\
          [model]\n# path = \"~/.cache/pith/models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf\"\n\
-         # threads = 4\n# context = 4096\n# cache_reuse = 64\n# lora = [{ path = \"adapter.gguf\", scale = 1.0 }]\n\n\
+         # threads = 4\n# context = 4096\n# cache_reuse = 64\n# keep_cache = true\n# lora = [{ path = \"adapter.gguf\", scale = 1.0 }]\n\n\
          # [remote]\n# url = \"http://localhost:8080\"\n# api = \"openai\"   # openai | infill\n\
          # api_key_env = \"PITH_API_KEY\"\n\n\
          [index]\n# exclude = [\"vendor/**\"]\n# max_file_bytes = 1048576\n\n\

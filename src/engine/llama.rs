@@ -40,6 +40,7 @@ use tokio_util::sync::CancellationToken;
 use super::format::{self, FimLayout, Piece};
 use super::gate::{Gate, Turn};
 use super::guide::{self, VocabTrie};
+use super::kv_file::KvFiles;
 use super::kv_reuse;
 use super::speculative::{self, Draft};
 use super::{
@@ -429,6 +430,7 @@ impl LlamaEngine {
             let formatter = formatter.clone();
             let settings = settings.clone();
             let gate = options.gate.clone();
+            let kv_files = KvFiles::new(&path, &settings);
             std::thread::Builder::new()
                 .name("pith-llama".into())
                 .spawn(move || {
@@ -437,6 +439,8 @@ impl LlamaEngine {
                     match Worker::new(&model, &formatter, &settings, &mut adapters, shared, draft) {
                         Ok(mut worker) => {
                             worker.gate = gate;
+                            worker.kv_files = kv_files;
+                            worker.restore();
                             let _ = ready_tx.send(Ok(()));
                             worker.run();
                         }
@@ -620,6 +624,8 @@ struct Worker<'m> {
     gate: Option<Arc<Gate>>,
     /// The running request's turn on the gate.
     turn: Option<Turn>,
+    /// Where the slots' caches are kept between runs.
+    kv_files: Option<KvFiles>,
 }
 
 /// The vocabulary as guided decoding needs it.
@@ -723,6 +729,7 @@ impl<'m> Worker<'m> {
             draft,
             gate: None,
             turn: None,
+            kv_files: None,
         })
     }
 
@@ -763,6 +770,66 @@ impl<'m> Worker<'m> {
         while let Some(job) = self.next() {
             self.serve(&job);
             self.shared.status().running = 0;
+            // A chat request takes seconds: keeping its cache costs little beside it, and the
+            // next process (`pith ask` again) starts from its system prompt.
+            if job.request.slot == Slot::Chat {
+                self.keep(seq_of(Slot::Chat));
+            }
+        }
+        for seq in 0..SLOTS {
+            self.keep(seq);
+        }
+    }
+
+    /// Loads the slots' caches the last run kept ([`super::kv_file`]).
+    fn restore(&mut self) {
+        let Some(files) = self.kv_files.clone() else {
+            return;
+        };
+        for seq in 0..SLOTS {
+            let path = files.path(seq);
+            if !path.exists() {
+                continue;
+            }
+            match self
+                .ctx
+                .state_seq_load_file(&path, seq as i32, self.slot_size)
+            {
+                Ok((tokens, _)) if !tokens.is_empty() && tokens.len() < self.slot_size => {
+                    tracing::debug!(seq, tokens = tokens.len(), "restored a kept KV cache");
+                    self.cached[seq] = tokens;
+                }
+                result => {
+                    tracing::debug!(
+                        seq,
+                        error = result.err().map(|e| e.to_string()),
+                        "dropped a kept KV cache llama.cpp cannot use"
+                    );
+                    let _ = self.ctx.clear_kv_cache_seq(Some(seq as u32), None, None);
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+        }
+    }
+
+    /// Writes slot `seq`'s cache for the next run; a failure only costs that run the prompt.
+    fn keep(&self, seq: usize) {
+        let Some(files) = &self.kv_files else {
+            return;
+        };
+        let tokens = &self.cached[seq];
+        if tokens.is_empty() || std::fs::create_dir_all(files.dir()).is_err() {
+            return;
+        }
+        let partial = files.partial(seq);
+        let kept = self
+            .ctx
+            .state_seq_save_file(&partial, seq as i32, tokens)
+            .map_err(|e| e.to_string())
+            .and_then(|_| std::fs::rename(&partial, files.path(seq)).map_err(|e| e.to_string()));
+        if let Err(error) = kept {
+            tracing::debug!(seq, %error, "could not keep the KV cache");
+            let _ = std::fs::remove_file(&partial);
         }
     }
 

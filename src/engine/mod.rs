@@ -17,6 +17,7 @@ pub mod format;
 pub mod gate;
 pub mod gguf;
 pub mod guide;
+pub mod kv_file;
 pub mod kv_reuse;
 pub mod llama;
 pub mod model;
@@ -281,6 +282,9 @@ pub struct EngineSettings {
     /// Chat requests ([`Slot::Chat`]: ask, explanations, code actions) run on this model
     /// instead; `None` = the same model for everything.
     pub chat: Option<Box<EngineSettings>>,
+    /// Folder where the embedded engine keeps each slot's KV cache between runs
+    /// ([`kv_file`]); `None` = not kept.
+    pub kv_dir: Option<PathBuf>,
 }
 
 impl Default for EngineSettings {
@@ -298,6 +302,7 @@ impl Default for EngineSettings {
             draft: None,
             draft_tokens: 8,
             chat: None,
+            kv_dir: None,
         }
     }
 }
