@@ -481,7 +481,12 @@ pub fn bench_complete(cli: &Cli, root: &Path) -> anyhow::Result<()> {
     let root = canonical_root(Some(&root.to_path_buf()))?;
     let config = load_config(&root)?;
     let index = index_root(&root, &config);
-    let engine = engine::open(&completion_settings(cli, &config))?;
+    // Cold means cold: no cache kept by an earlier run (the restart case below keeps its own).
+    let settings = EngineSettings {
+        kv_dir: None,
+        ..completion_settings(cli, &config)
+    };
+    let engine = engine::open(&settings)?;
     let mut files = index.files();
     files.sort_by(|a, b| a.path.cmp(&b.path));
     let functions: Vec<[BenchCase; 2]> = files
@@ -520,21 +525,25 @@ pub fn bench_complete(cli: &Cli, root: &Path) -> anyhow::Result<()> {
         "completing at {picks} functions of {} (cold, then one line down)",
         root.display()
     );
+    let complete = |engine: &dyn engine::Engine, case: &BenchCase| {
+        let input = CompletionInput {
+            path: &case.path,
+            text: &case.text,
+            cursor: case.cursor,
+            recent: &[],
+        };
+        runtime.block_on(completion::complete(
+            engine,
+            &index,
+            &config,
+            &input,
+            never_cancelled(),
+        ))
+        .map_err(anyhow::Error::from)
+    };
     for pair in functions.iter().step_by(step.max(1)).take(picks) {
         for (n, case) in pair.iter().enumerate() {
-            let input = CompletionInput {
-                path: &case.path,
-                text: &case.text,
-                cursor: case.cursor,
-                recent: &[],
-            };
-            let completion = runtime.block_on(completion::complete(
-                &*engine,
-                &index,
-                &config,
-                &input,
-                never_cancelled(),
-            ))?;
+            let completion = complete(&*engine, case)?;
             prompt_tokens.push(completion.prompt_tokens as u64);
             if n == 0 {
                 cold.push(completion.elapsed_ms);
@@ -549,11 +558,14 @@ pub fn bench_complete(cli: &Cli, root: &Path) -> anyhow::Result<()> {
             }
         }
     }
+    let parameters = engine.parameters();
+    drop(engine);
+    let restart = bench_restart(&settings, &functions[0], &complete)?;
     let median = |v: &mut Vec<u64>| {
         v.sort_unstable();
         v.get(v.len() / 2).copied().unwrap_or(0)
     };
-    let settings = CompletionSettings::from_config(&config, engine.parameters());
+    let settings = CompletionSettings::from_config(&config, parameters);
     let (cold_ms, warm_ms) = (median(&mut cold), median(&mut warm));
     let mut out = std::io::stdout().lock();
     writeln!(out, "pith bench complete {}", root.display())?;
@@ -578,7 +590,40 @@ pub fn bench_complete(cli: &Cli, root: &Path) -> anyhow::Result<()> {
         median(&mut warm_generate_ms)
     )?;
     writeln!(out, "  prompt tokens median {}", median(&mut prompt_tokens))?;
+    writeln!(
+        out,
+        "  after a restart (one line down, the cache the last process kept): {} ms, {} of {} \
+         prompt tokens reused",
+        restart.elapsed_ms, restart.stats.reused_tokens, restart.stats.prompt_tokens
+    )?;
     Ok(())
+}
+
+/// The first completion of a new process, one line below where the last one completed, with
+/// the KV cache that process kept (`[model] keep_cache`) in a folder of its own.
+fn bench_restart(
+    settings: &EngineSettings,
+    pair: &[BenchCase; 2],
+    complete: &dyn Fn(&dyn engine::Engine, &BenchCase) -> anyhow::Result<completion::Completion>,
+) -> anyhow::Result<completion::Completion> {
+    let dir = crate::dirs::cache_dir()
+        .context("no cache directory (set HOME or XDG_CACHE_HOME)")?
+        .join("kv")
+        .join(format!("bench-{}", std::process::id()));
+    let settings = EngineSettings {
+        kv_dir: Some(dir.clone()),
+        ..settings.clone()
+    };
+    let result = (|| {
+        {
+            let engine = engine::open(&settings)?;
+            complete(&*engine, &pair[0])?;
+        }
+        let engine = engine::open(&settings)?;
+        complete(&*engine, &pair[1])
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    result
 }
 
 #[cfg(test)]
