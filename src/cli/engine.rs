@@ -131,10 +131,19 @@ pub fn ask(cli: &Cli, args: &AskArgs) -> anyhow::Result<()> {
 
 pub fn model(cli: &Cli, command: &ModelCommand) -> anyhow::Result<()> {
     match command {
-        ModelCommand::Install { source } => {
+        ModelCommand::Install { source, with_chat } => {
             let path = engine::model::install(source.as_deref())?;
             println!("{}", path.display());
-            if source.as_deref() == Some(engine::model::PUBLISHED_MODELS[1].name) {
+            let large = engine::model::PUBLISHED_MODELS[1].name;
+            if *with_chat {
+                match engine::route::both_fit_here() {
+                    Ok(()) => {
+                        println!("{}", engine::model::install(Some(large))?.display());
+                        eprintln!("{}", chat_model_note());
+                    }
+                    Err(why) => eprintln!("{large} not installed, chat stays on the default model: {why}"),
+                }
+            } else if source.as_deref() == Some(large) {
                 eprintln!("{}", chat_model_note());
             }
         }
@@ -181,9 +190,8 @@ pub fn model(cli: &Cli, command: &ModelCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What the installed 1.5B can do for chat on this machine. Chat stays on `[model]` by default
-/// (`[chat] model = "same"`): the 1.5B decodes prompts about 4x slower than the 0.5B, which the
-/// draft does not help with, so an ask answer would come later on a Pi.
+/// What the installed 1.5B does for chat on this machine: `[chat] model = "auto"` (the
+/// default) answers with it where the memory allows both models.
 fn chat_model_note() -> String {
     let large = engine::model::PUBLISHED_MODELS[1].name;
     match engine::route::auto_chat(None) {

@@ -225,7 +225,13 @@ pub struct AskArgs {
 pub enum ModelCommand {
     /// Install the default model, a published one by name (`qwen2.5-coder-1.5b`: better
     /// completions, about three times slower), or a GGUF from a local path or an http(s) URL.
-    Install { source: Option<String> },
+    Install {
+        source: Option<String>,
+        /// With the default model, also install qwen2.5-coder-1.5b for ask, explanations and
+        /// code actions where this machine has the memory for both (`[chat] model = "auto"`).
+        #[arg(long, conflicts_with = "source")]
+        with_chat: bool,
+    },
     /// Print a GGUF's metadata, by path or published name (default: the configured model).
     Info { path: Option<PathBuf> },
     /// Print where the default model lives.

@@ -78,9 +78,15 @@ pub fn auto_chat(completion: Option<&Path>) -> Result<PathBuf, String> {
     if !large_path.exists() || !small_path.exists() {
         return Err(format!("{} is not installed", large.name));
     }
-    let (total, available) = meminfo().ok_or("cannot read /proc/meminfo")?;
-    fits(total, available, small.size, large.size)?;
+    both_fit_here()?;
     Ok(large_path)
+}
+
+/// [`fits`] for the default model and the published 1.5B on this machine, now.
+pub fn both_fit_here() -> Result<(), String> {
+    let (small, large) = (super::model::DEFAULT_MODEL, super::model::PUBLISHED_MODELS[1]);
+    let (total, available) = meminfo().ok_or("cannot read /proc/meminfo")?;
+    fits(total, available, small.size, large.size)
 }
 
 /// The draft `[chat] draft = "auto"` picks for the chat model `model`: the default 0.5B for
