@@ -532,14 +532,15 @@ pub fn bench_complete(cli: &Cli, root: &Path) -> anyhow::Result<()> {
             cursor: case.cursor,
             recent: &[],
         };
-        runtime.block_on(completion::complete(
-            engine,
-            &index,
-            &config,
-            &input,
-            never_cancelled(),
-        ))
-        .map_err(anyhow::Error::from)
+        runtime
+            .block_on(completion::complete(
+                engine,
+                &index,
+                &config,
+                &input,
+                never_cancelled(),
+            ))
+            .map_err(anyhow::Error::from)
     };
     for pair in functions.iter().step_by(step.max(1)).take(picks) {
         for (n, case) in pair.iter().enumerate() {

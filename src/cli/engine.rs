@@ -141,7 +141,9 @@ pub fn model(cli: &Cli, command: &ModelCommand) -> anyhow::Result<()> {
                         println!("{}", engine::model::install(Some(large))?.display());
                         eprintln!("{}", chat_model_note());
                     }
-                    Err(why) => eprintln!("{large} not installed, chat stays on the default model: {why}"),
+                    Err(why) => {
+                        eprintln!("{large} not installed, chat stays on the default model: {why}")
+                    }
                 }
             } else if source.as_deref() == Some(large) {
                 eprintln!("{}", chat_model_note());

@@ -84,7 +84,10 @@ pub fn auto_chat(completion: Option<&Path>) -> Result<PathBuf, String> {
 
 /// [`fits`] for the default model and the published 1.5B on this machine, now.
 pub fn both_fit_here() -> Result<(), String> {
-    let (small, large) = (super::model::DEFAULT_MODEL, super::model::PUBLISHED_MODELS[1]);
+    let (small, large) = (
+        super::model::DEFAULT_MODEL,
+        super::model::PUBLISHED_MODELS[1],
+    );
     let (total, available) = meminfo().ok_or("cannot read /proc/meminfo")?;
     fits(total, available, small.size, large.size)
 }
