@@ -143,17 +143,24 @@ pub fn search(index: &WorkspaceIndex, question: &str, limit: usize) -> Vec<Excer
         .into_iter()
         .filter_map(|(file, i, counts, length)| {
             let mut score = 0.0;
+            let mut matched = 0;
             for term in &query {
                 let Some(&tf) = counts.get(term) else {
                     continue;
                 };
+                matched += 1;
                 let df = document_frequency.get(term.as_str()).copied().unwrap_or(0) as f32;
                 let idf = ((total - df + 0.5) / (df + 0.5) + 1.0).ln();
                 score +=
                     idf * tf * (k1 + 1.0) / (tf + k1 * (1.0 - b + b * length / average_length));
             }
+            // Coordination: a definition that matches more of the question's terms beats one
+            // that matches a single rare one (a verb of the question that names a function).
+            score *= matched as f32 / query.len() as f32;
             let kind = file.symbols[i].kind;
-            // Impl blocks repeat their type; a module symbol spans a whole file.
+            // Impl blocks repeat their type; a module symbol spans a whole file; a field or a
+            // constant is a name and a line, too short a document to be what a question is
+            // about, yet BM25 favours short documents.
             if matches!(kind, SymbolKind::Impl | SymbolKind::Module) {
                 score *= 0.5;
             }
@@ -400,4 +407,53 @@ pub fn check_citations(index: &WorkspaceIndex, answer: &str) -> Vec<Citation> {
         });
     }
     citations
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(files: &[(&str, String)], question: &str) -> Vec<String> {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, text) in files {
+            std::fs::write(dir.path().join(path), text).unwrap();
+        }
+        let index = WorkspaceIndex::new(vec![dir.path().to_path_buf()], Default::default());
+        index.scan(&|_, _| {}, &std::sync::atomic::AtomicBool::new(false));
+        search(&index, question, 3)
+            .iter()
+            .map(|e| e.symbol.symbol().name.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn a_definition_matching_more_of_the_question_beats_one_rare_word() {
+        // `choose`, a verb of the question, is its rarest term and a whole function name:
+        // alone it used to outrank the function that matches the rest of the question.
+        let files = [
+            (
+                "sampler.py",
+                "def choose(logits):\n    return max(logits)\n".to_string(),
+            ),
+            (
+                "retrieval.py",
+                "def gather(cursor, budget, index, recent):\n    \"\"\"Ranked snippets of the \
+                 context for a completion at the cursor, within the budget.\"\"\"\n    \
+                 return []\n"
+                    .to_string(),
+            ),
+            (
+                "parts.py",
+                "def context_0():\n    \"\"\"The context of part 0.\"\"\"\n\n\
+                 def completion_0():\n    \"\"\"The completion of part 0.\"\"\"\n"
+                    .to_string(),
+            ),
+        ];
+        let found = names(&files, "How does pith choose the context for a completion?");
+        assert_eq!(
+            found.first().map(String::as_str),
+            Some("gather"),
+            "{found:?}"
+        );
+    }
 }
