@@ -309,18 +309,10 @@ fn a_completion_preempts_a_running_explanation_which_then_resumes_unchanged() {
 /// for the completion between two of its decode steps.
 #[test]
 fn a_completion_on_the_small_model_preempts_the_larger_models_explanation() {
-    let (Some(small), Some(large)) = (
-        pith::engine::model::default_model_path().filter(|p| p.exists()),
-        larger_model(),
-    ) else {
+    let Some((base, large)) = both_models(1024) else {
         return;
     };
     let _turn = serial();
-    let base = EngineSettings {
-        model: Some(small),
-        context_size: 1024,
-        ..EngineSettings::default()
-    };
     let routed = pith::engine::open(&EngineSettings {
         chat: Some(Box::new(EngineSettings {
             model: Some(large),
@@ -494,6 +486,18 @@ fn a_new_engine_reuses_the_chat_prefix_the_last_one_kept() {
         .filter(|path| path.extension().is_some_and(|e| e == "kv"))
         .collect();
     assert_eq!(kept.len(), 1, "one slot had tokens: {kept:?}");
+    let modified = || {
+        std::fs::metadata(&kept[0])
+            .and_then(|m| m.modified())
+            .expect("mtime")
+    };
+    let written = modified();
+    drop(LlamaEngine::open(&settings).expect("the model loads"));
+    assert_eq!(
+        modified(),
+        written,
+        "a restored slot nobody used is not written again"
+    );
     let second = {
         let engine = LlamaEngine::open(&settings).expect("the model loads");
         ask(&engine, "Where is the retry limit set?")
@@ -952,6 +956,19 @@ fn a_draft_with_another_tokenizer_is_refused() {
 }
 
 /// The published 1.5B, installed by `scripts/test-deps.sh`.
+/// Settings for the default model with `context_size`, and the 1.5B's path, when both are
+/// installed.
+fn both_models(context_size: u32) -> Option<(EngineSettings, std::path::PathBuf)> {
+    let small = pith::engine::model::default_model_path().filter(|p| p.exists())?;
+    let large = larger_model()?;
+    let base = EngineSettings {
+        model: Some(small),
+        context_size,
+        ..EngineSettings::default()
+    };
+    Some((base, large))
+}
+
 fn larger_model() -> Option<std::path::PathBuf> {
     let path = pith::engine::model::PUBLISHED_MODELS[1]
         .path()
@@ -967,18 +984,10 @@ fn larger_model() -> Option<std::path::PathBuf> {
 
 #[test]
 fn chat_routed_to_the_larger_model_with_a_draft_equals_its_own_greedy_output() {
-    let (Some(small), Some(large)) = (
-        pith::engine::model::default_model_path().filter(|p| p.exists()),
-        larger_model(),
-    ) else {
+    let Some((base, large)) = both_models(512) else {
         return;
     };
     let _turn = serial();
-    let base = EngineSettings {
-        model: Some(small),
-        context_size: 512,
-        ..EngineSettings::default()
-    };
     let large_settings = EngineSettings {
         model: Some(large.clone()),
         ..base.clone()

@@ -113,19 +113,28 @@ mod tests {
         panic!("timed out");
     }
 
+    /// A thread that takes a turn at `priority`; the flag says it got it.
+    fn take_turn(
+        gate: &Arc<Gate>,
+        priority: Priority,
+    ) -> (std::thread::JoinHandle<()>, Arc<AtomicBool>) {
+        let done = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (gate, done) = (gate.clone(), done.clone());
+            std::thread::spawn(move || {
+                let _turn = gate.enter(priority);
+                done.store(true, Ordering::SeqCst);
+            })
+        };
+        (thread, done)
+    }
+
     #[test]
     fn a_turn_steps_aside_for_a_higher_priority_and_takes_the_gate_back() {
         let gate = Arc::new(Gate::default());
         let mut explanation = gate.enter(Priority::Background);
         assert!(!explanation.yield_to_higher(), "nobody waits");
-        let done = Arc::new(AtomicBool::new(false));
-        let completion = {
-            let (gate, done) = (gate.clone(), done.clone());
-            std::thread::spawn(move || {
-                let _turn = gate.enter(Priority::Completion);
-                done.store(true, Ordering::SeqCst);
-            })
-        };
+        let (completion, done) = take_turn(&gate, Priority::Completion);
         wait_until(|| explanation.outranked());
         assert!(!done.load(Ordering::SeqCst), "the gate is held");
         assert!(explanation.yield_to_higher());
@@ -140,14 +149,7 @@ mod tests {
     fn equal_or_lower_priority_waits_for_the_turn_to_end() {
         let gate = Arc::new(Gate::default());
         let turn = gate.enter(Priority::Interactive);
-        let done = Arc::new(AtomicBool::new(false));
-        let other = {
-            let (gate, done) = (gate.clone(), done.clone());
-            std::thread::spawn(move || {
-                let _turn = gate.enter(Priority::Interactive);
-                done.store(true, Ordering::SeqCst);
-            })
-        };
+        let (other, done) = take_turn(&gate, Priority::Interactive);
         wait_until(|| gate.state().waiting[level(Priority::Interactive)] == 1);
         assert!(!turn.outranked());
         assert!(!done.load(Ordering::SeqCst));

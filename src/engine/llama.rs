@@ -626,6 +626,9 @@ struct Worker<'m> {
     turn: Option<Turn>,
     /// Where the slots' caches are kept between runs.
     kv_files: Option<KvFiles>,
+    /// The tokens each slot's kept file holds: a slot that still holds them is not written
+    /// again.
+    kept: [Vec<LlamaToken>; SLOTS],
 }
 
 /// The vocabulary as guided decoding needs it.
@@ -730,6 +733,7 @@ impl<'m> Worker<'m> {
             gate: None,
             turn: None,
             kv_files: None,
+            kept: Default::default(),
         })
     }
 
@@ -797,6 +801,7 @@ impl<'m> Worker<'m> {
             {
                 Ok((tokens, _)) if !tokens.is_empty() && tokens.len() < self.slot_size => {
                     tracing::debug!(seq, tokens = tokens.len(), "restored a kept KV cache");
+                    self.kept[seq] = tokens.clone();
                     self.cached[seq] = tokens;
                 }
                 result => {
@@ -813,12 +818,15 @@ impl<'m> Worker<'m> {
     }
 
     /// Writes slot `seq`'s cache for the next run; a failure only costs that run the prompt.
-    fn keep(&self, seq: usize) {
+    fn keep(&mut self, seq: usize) {
         let Some(files) = &self.kv_files else {
             return;
         };
         let tokens = &self.cached[seq];
-        if tokens.is_empty() || std::fs::create_dir_all(files.dir()).is_err() {
+        if tokens.is_empty()
+            || *tokens == self.kept[seq]
+            || std::fs::create_dir_all(files.dir()).is_err()
+        {
             return;
         }
         let partial = files.partial(seq);
@@ -827,9 +835,12 @@ impl<'m> Worker<'m> {
             .state_seq_save_file(&partial, seq as i32, tokens)
             .map_err(|e| e.to_string())
             .and_then(|_| std::fs::rename(&partial, files.path(seq)).map_err(|e| e.to_string()));
-        if let Err(error) = kept {
-            tracing::debug!(seq, %error, "could not keep the KV cache");
-            let _ = std::fs::remove_file(&partial);
+        match kept {
+            Ok(()) => self.kept[seq] = tokens.clone(),
+            Err(error) => {
+                tracing::debug!(seq, %error, "could not keep the KV cache");
+                let _ = std::fs::remove_file(&partial);
+            }
         }
     }
 
